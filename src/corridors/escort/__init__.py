@@ -1,0 +1,1 @@
+"""escort package."""

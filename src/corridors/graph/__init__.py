@@ -1,0 +1,1 @@
+"""OpenStreetMap -> compact road graph: sources, build, cache, spatial index."""
