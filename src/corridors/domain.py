@@ -17,10 +17,12 @@ __all__ = [
     "Category",
     "Convoy",
     "EscortRecommendation",
+    "Hotspot",
     "Incident",
     "ReportStatus",
     "RiskLevel",
     "Role",
+    "RouteRiskProfile",
     "VehicleClass",
     "Zone",
     "ZoneKind",
@@ -170,3 +172,41 @@ class Zone:
         if self.valid_from is not None and at < self.valid_from:
             return False
         return self.valid_until is None or at < self.valid_until
+
+
+@dataclass(frozen=True, slots=True)
+class Hotspot:
+    """A stretch of a route whose segment risk is high, measured from the route start.
+
+    ``risk_per_km`` is the highest segment risk in the stretch; ``start``/``end`` are the
+    ``(lon, lat)`` points where it begins and ends (escort hand-over points).
+    """
+
+    from_m: float
+    to_m: float
+    risk_per_km: float
+    street: str
+    report_ids: tuple[str, ...] = ()
+    start: tuple[float, float] = (0.0, 0.0)
+    end: tuple[float, float] = (0.0, 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRiskProfile:
+    """What the escort policy needs to know about one route at one departure time.
+
+    ``exposure`` is the integral of risk along the route (risk per km x km);
+    ``high_risk_distance_m`` the length on segments at or above the high-risk threshold.
+    ``starts_in_risk``/``ends_in_risk`` say the origin/destination themselves lie in a
+    risky area or caution zone (aid must still reach it).
+    """
+
+    distance_m: float
+    duration_s: float
+    exposure: float
+    max_edge_risk_per_km: float
+    high_risk_distance_m: float
+    hotspots: tuple[Hotspot, ...] = ()
+    depart_at: datetime | None = None
+    starts_in_risk: bool = False
+    ends_in_risk: bool = False

@@ -21,6 +21,8 @@ from datetime import datetime
 import numpy as np
 import numpy.typing as npt
 
+from corridors.graph.geo import LocalProjection
+
 __all__ = ["GraphMeta", "RoadGraph"]
 
 FloatArray = npt.NDArray[np.float64]
@@ -82,6 +84,12 @@ class RoadGraph:
     def edge_count(self) -> int:
         """Number of directed edges."""
         return int(self.edge_tail.shape[0])
+
+    @property
+    def projection(self) -> LocalProjection:
+        """A metric projection centred on the graph's bounding box."""
+        min_lon, min_lat, max_lon, max_lat = self.meta.bbox
+        return LocalProjection((min_lon + max_lon) / 2, (min_lat + max_lat) / 2)
 
     def edge_coords(self, edge: int) -> list[tuple[float, float]]:
         """The ``(lon, lat)`` vertices of one edge, tail to head."""
