@@ -1,0 +1,206 @@
+"""CCH engine against the networkx reference on random and hand-made graphs."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from corridors.routing._toygraph import graph_from_edges, grid_graph
+from corridors.routing.engine import (
+    INF_WEIGHT,
+    CCHEngine,
+    EdgePath,
+    NetworkxEngine,
+    integer_weights,
+)
+
+
+@dataclass(frozen=True)
+class At:
+    edge: int
+    fraction: float
+
+
+def _check_path(graph, weights, path: EdgePath, origin: At, destination: At) -> None:
+    """Pieces are consecutive, start/end at the points and their weights sum to the cost."""
+    pieces = path.pieces
+    for a, b in itertools.pairwise(pieces):
+        assert graph.edge_head[a.edge] == graph.edge_tail[b.edge]
+        assert a.end == 1.0
+        assert b.start == 0.0
+    assert _where(graph, pieces[0].edge, pieces[0].start) & _where_point(graph, origin)
+    assert _where(graph, pieces[-1].edge, pieces[-1].end) & _where_point(graph, destination)
+    total = sum(weights[p.edge] * (p.end - p.start) for p in pieces)
+    assert total == pytest.approx(path.cost, abs=1e-9)
+
+
+def _where(graph, edge: int, fraction: float) -> set[object]:
+    """Names of a location: the node when at an edge end, else (edge, fraction) pairs."""
+    if fraction == 0.0:
+        return {("node", int(graph.edge_tail[edge]))}
+    if fraction == 1.0:
+        return {("node", int(graph.edge_head[edge]))}
+    out: set[object] = {(edge, fraction)}
+    rev = int(graph.edge_reverse[edge])
+    if rev >= 0:
+        out.add((rev, 1.0 - fraction))
+    return out
+
+
+def _where_point(graph, at: At) -> set[object]:
+    return _where(graph, at.edge, at.fraction)
+
+
+@st.composite
+def random_case(draw):
+    n = draw(st.integers(2, 10))
+    m = draw(st.integers(1, 30))
+    tails = draw(st.lists(st.integers(0, n - 1), min_size=m, max_size=m))
+    heads = draw(st.lists(st.integers(0, n - 1), min_size=m, max_size=m))
+    w = draw(st.lists(st.integers(0, 50), min_size=m, max_size=m))
+    blocked = draw(st.lists(st.booleans(), min_size=m, max_size=m))
+    fr = st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0])
+    o = At(draw(st.integers(0, m - 1)), draw(fr))
+    d = At(draw(st.integers(0, m - 1)), draw(fr))
+    lon = draw(st.lists(st.floats(-72.4, -72.2), min_size=n, max_size=n))
+    lat = draw(st.lists(st.floats(18.5, 18.6), min_size=n, max_size=n))
+    g = graph_from_edges(lon, lat, tails, heads, w)
+    weights = g.edge_duration_s.copy()
+    weights[np.asarray(blocked)[np.argsort(np.asarray(tails), kind="stable")]] = np.inf
+    return g, weights, o, d
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_case())
+def test_cch_cost_equals_networkx_dijkstra(case) -> None:
+    g, weights, o, d = case
+    cch, ref = CCHEngine(g), NetworkxEngine(g)
+    cch.set_weights("w", weights)
+    ref.set_weights("w", weights)
+    got, want = cch.route("w", o, d), ref.route("w", o, d)
+    assert (got is None) == (want is None)
+    if got is not None and want is not None:
+        assert got.cost == pytest.approx(want.cost, abs=1e-9)
+        _check_path(g, weights, got, o, d)
+        _check_path(g, weights, want, o, d)
+
+
+@settings(max_examples=60, deadline=None)
+@given(random_case(), st.lists(st.booleans(), min_size=30, max_size=30))
+def test_forbidden_edges_match_reference(case, ban) -> None:
+    g, weights, o, d = case
+    forbidden = np.asarray(ban[: g.edge_count], dtype=np.bool_)
+    cch, ref = CCHEngine(g), NetworkxEngine(g)
+    cch.set_weights(1, weights)
+    ref.set_weights(1, weights)
+    got = cch.route(1, o, d, forbidden=forbidden)
+    want = ref.route(1, o, d, forbidden=forbidden)
+    assert (got is None) == (want is None)
+    if got is not None and want is not None:
+        assert got.cost == pytest.approx(want.cost, abs=1e-9)
+        assert not any(forbidden[p.edge] for p in got.pieces)
+    # The temporary ban is reverted: the unconstrained answer is unchanged afterwards.
+    again, plain = cch.route(1, o, d), ref.route(1, o, d)
+    assert (again is None) == (plain is None)
+    if again is not None and plain is not None:
+        assert again.cost == pytest.approx(plain.cost, abs=1e-9)
+
+
+def test_grid_against_networkx_and_updates() -> None:
+    g = grid_graph(15, 15, seed=7)
+    rng = np.random.default_rng(1)
+    cch, ref = CCHEngine(g), NetworkxEngine(g)
+    w = g.edge_duration_s.copy()
+    cch.set_weights("a", w)
+    ref.set_weights("a", w)
+    # A small change goes through the partial updater, a large one re-customises.
+    w2 = w.copy()
+    w2[:2] = np.inf
+    assert cch.set_weights("a", w2).mode == "partial"
+    w3 = w2 * rng.uniform(1, 3, w2.shape[0])
+    assert cch.set_weights("a", w3).mode == "full"
+    ref.set_weights("a", w3)
+    for _ in range(30):
+        o = At(int(rng.integers(g.edge_count)), float(rng.uniform()))
+        d = At(int(rng.integers(g.edge_count)), float(rng.uniform()))
+        got, want = cch.route("a", o, d), ref.route("a", o, d)
+        assert (got is None) == (want is None)
+        if got is not None and want is not None:
+            # Integer rounding at 1 ms per unit: at most a few ms per edge.
+            assert got.cost == pytest.approx(want.cost, abs=0.001 * len(got.pieces) + 1e-6)
+
+
+def test_same_edge_points() -> None:
+    # 0 -> 1 -> 2 one way, 100 s each; and a two-way edge 2 <-> 3.
+    g = graph_from_edges(
+        [0, 0.001, 0.002, 0.003], [0] * 4, [0, 1, 2, 3], [1, 2, 3, 2], [100.0, 100.0, 40.0, 40.0]
+    )
+    e = CCHEngine(g)
+    e.set_weights(0, g.edge_duration_s)
+    ahead = e.route(0, At(0, 0.2), At(0, 0.7))
+    assert ahead is not None
+    assert ahead.cost == pytest.approx(50.0)
+    assert len(ahead.pieces) == 1
+    # Behind on a one-way edge with no way round: no route.
+    assert e.route(0, At(0, 0.7), At(0, 0.2)) is None
+    # Behind on a two-way edge: take the reverse edge.
+    back = e.route(0, At(2, 0.75), At(2, 0.25))
+    assert back is not None
+    assert back.cost == pytest.approx(20.0)
+    assert back.pieces[0].edge == int(g.edge_reverse[2])
+
+
+def test_integer_weights_never_overflow() -> None:
+    w = np.array([1e12, 5.0, np.inf, 0.0])
+    ints, scale = integer_weights(w, node_count=5)
+    assert ints[2] == INF_WEIGHT
+    finite = ints[ints < INF_WEIGHT]
+    assert finite.sum() < INF_WEIGHT
+    assert scale <= 1e-3
+    small, s = integer_weights(np.array([1.5, 2.25]), node_count=3)
+    assert s == 1000.0
+    assert small.tolist() == [1500, 2250]
+    with pytest.raises(ValueError, match=">= 0"):
+        integer_weights(np.array([-1.0]), node_count=2)
+
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "osm"
+
+
+def _compare_on(graph, pairs: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    w = graph.edge_duration_s * rng.uniform(1.0, 3.0, graph.edge_count)  # risk-like weights
+    cch, ref = CCHEngine(graph), NetworkxEngine(graph)
+    cch.set_weights(0, w)
+    ref.set_weights(0, w)
+    for _ in range(pairs):
+        o = At(int(rng.integers(graph.edge_count)), float(rng.uniform()))
+        d = At(int(rng.integers(graph.edge_count)), float(rng.uniform()))
+        got, want = cch.route(0, o, d), ref.route(0, o, d)
+        assert (got is None) == (want is None)
+        if got is not None and want is not None:
+            assert got.cost == pytest.approx(want.cost, abs=0.001 * len(got.pieces) + 1e-6)
+            _check_path(graph, w, got, o, d)
+
+
+def test_synthetic_city_against_networkx() -> None:
+    synthetic = pytest.importorskip("corridors.graph.synthetic")
+    _compare_on(synthetic.synthetic_city(20, 20, seed=2), pairs=20, seed=4)
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("name", ["graphhopper-monaco.osm.pbf", "osmnx-aguascalientes.osm.pbf"])
+def test_real_extract_against_networkx(name: str) -> None:
+    path = SHARED / name
+    if not path.exists():
+        pytest.skip(f"{path} absent")
+    build = pytest.importorskip("corridors.graph.build")
+    graph = build.build_graph_from_file(path, built_at=datetime(2026, 1, 1, tzinfo=UTC))
+    _compare_on(graph, pairs=15, seed=5)

@@ -1,0 +1,178 @@
+"""plan_routes: legs, constraints, no-route diagnosis, alternatives and Pareto sets."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from corridors.errors import NoRouteError
+from corridors.routing._toygraph import graph_from_edges, grid_graph
+from corridors.routing.costs import CostModel, edge_costs, edge_exposure
+from corridors.routing.engine import NetworkxEngine
+from corridors.routing.planner import RouteBlockedError, RoutingState, plan_routes
+
+
+@dataclass
+class Risk:
+    edge_risk_per_km: np.ndarray
+    edge_blocked: np.ndarray
+
+    def contributors(self, edge: int) -> list[tuple[str, float]]:
+        return [(f"r{edge}", 1.0)] if self.edge_risk_per_km[edge] > 0 else []
+
+
+@dataclass(frozen=True)
+class Snap:
+    edge: int
+    fraction: float
+
+
+GRID = grid_graph(12, 12, seed=5)
+
+
+def _risk(graph, seed: int, share: float = 0.2) -> Risk:
+    rng = np.random.default_rng(seed)
+    r = np.where(rng.random(graph.edge_count) < share, rng.uniform(0.5, 8, graph.edge_count), 0)
+    return Risk(r, np.zeros(graph.edge_count, dtype=bool))
+
+
+def _corner_snaps(graph) -> tuple[Snap, Snap]:
+    s = graph.node_lon[graph.edge_tail] + graph.node_lat[graph.edge_tail]
+    return Snap(int(np.argmin(s)), 0.5), Snap(int(np.argmax(s)), 0.5)
+
+
+@pytest.fixture(scope="module")
+def state() -> RoutingState:
+    return RoutingState(GRID, _risk(GRID, 1), high_risk_per_km=4.0)
+
+
+def _reference_cost(graph, risk, alpha, a, b, forbidden=None) -> float | None:
+    w = edge_costs(
+        graph.edge_duration_s,
+        edge_exposure(graph, risk.edge_risk_per_km),
+        CostModel().exposure_weight_s(alpha),
+        impassable_mask=risk.edge_blocked,
+    )
+    ref = NetworkxEngine(graph)
+    ref.set_weights(0, w)
+    path = ref.route(0, a, b, forbidden=forbidden)
+    return None if path is None else path.cost
+
+
+def test_recommended_matches_reference_and_waypoints(state) -> None:
+    o, d = _corner_snaps(GRID)
+    w = Snap(GRID.edge_count // 2, 0.25)
+    plan = plan_routes(state, GRID, state.risk, o, d, [w], risk_aversion=0.8)
+    assert plan.risk_aversion_level == 0.75
+    best = plan.routes[0]
+    want = _reference_cost(GRID, state.risk, 0.75, o, w) + _reference_cost(
+        GRID, state.risk, 0.75, w, d
+    )
+    assert best.cost == pytest.approx(want, abs=0.01)
+    pieces = best.summary.pieces
+    for p, q in itertools.pairwise(pieces):
+        assert GRID.edge_head[p.edge] == GRID.edge_tail[q.edge] or p.edge in (
+            w.edge,
+            GRID.edge_reverse[w.edge],
+        )
+
+
+def test_max_edge_risk_and_avoid(state) -> None:
+    o, d = _corner_snaps(GRID)
+    avoid = np.arange(0, GRID.edge_count, 7)
+    avoid = avoid[(avoid != o.edge) & (avoid != d.edge)]
+    plan = plan_routes(
+        state, GRID, state.risk, o, d, risk_aversion=0.0, max_edge_risk=2.0, avoid_edges=avoid
+    )
+    used = np.array(plan.routes[0].summary.edges)
+    assert (state.risk.edge_risk_per_km[used[1:-1]] <= 2.0).all()
+    assert not np.isin(used, avoid).any()
+    forbidden = state.risk.edge_risk_per_km > 2.0
+    forbidden[avoid] = True
+    want = _reference_cost(GRID, state.risk, 0.0, o, d, forbidden)
+    assert plan.routes[0].cost == pytest.approx(want, abs=0.01)
+
+
+def test_no_route_names_blocking_edges() -> None:
+    # Two two-way streets joined by one bridge 1<->2; a no-go zone blocks the bridge.
+    g = graph_from_edges(
+        [0, 0.001, 0.002, 0.003], [18.5] * 4, [0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2], [10.0] * 6
+    )
+    bridge = np.flatnonzero((g.edge_tail == 1) & (g.edge_head == 2))
+    blocked = np.zeros(g.edge_count, dtype=bool)
+    blocked[bridge] = True
+    blocked[g.edge_reverse[bridge]] = True
+    risk = Risk(np.zeros(g.edge_count), blocked)
+    st_ = RoutingState(g, risk)
+    o = Snap(int(np.flatnonzero((g.edge_tail == 0) & (g.edge_head == 1))[0]), 0.5)
+    d = Snap(int(np.flatnonzero((g.edge_tail == 2) & (g.edge_head == 3))[0]), 0.5)
+    with pytest.raises(NoRouteError) as info:
+        plan_routes(st_, g, risk, o, d)
+    err = info.value
+    assert isinstance(err, RouteBlockedError)
+    assert err.diagnosis.exists_without_zones
+    assert not err.diagnosis.exists_without_request
+    assert int(bridge[0]) in err.diagnosis.blocking_edges.tolist()
+    assert "no-go" in err.detail
+
+
+def test_alternatives_are_admissible(state) -> None:
+    o, d = _corner_snaps(GRID)
+    plan = plan_routes(state, GRID, state.risk, o, d, risk_aversion=0.5, alternatives=3)
+    best = plan.routes[0]
+    alts = [r for r in plan.routes if r.label == "alternative"]
+    assert alts, "a 12x12 grid has dissimilar near-shortest routes"
+    best_len = {p.edge: GRID.edge_length_m[p.edge] * (p.end - p.start) for p in best.summary.pieces}
+    for r in alts:
+        assert r.cost <= 1.4 * best.cost + 1e-6
+        shared = sum(
+            min(best_len[p.edge], GRID.edge_length_m[p.edge] * (p.end - p.start))
+            for p in r.summary.pieces
+            if p.edge in best_len
+        )
+        assert shared / sum(best_len.values()) == pytest.approx(r.overlap, abs=1e-9)
+        assert r.overlap <= 0.5
+        pieces = r.summary.pieces
+        for p, q in itertools.pairwise(pieces):
+            assert GRID.edge_head[p.edge] == GRID.edge_tail[q.edge]
+
+
+def test_adhoc_risk_view_equals_fresh_state(state) -> None:
+    o, d = _corner_snaps(GRID)
+    other = _risk(GRID, 9)
+    got = plan_routes(state, GRID, other, o, d, risk_aversion=1.0)
+    fresh = RoutingState(GRID, other, engine=state.engine)
+    want = plan_routes(fresh, GRID, other, o, d, risk_aversion=1.0)
+    assert got.routes[0].cost == pytest.approx(want.routes[0].cost)
+    state.refresh(state.risk)  # the shared engine is back on the module's risk field
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 10_000), st.floats(0.05, 0.6))
+def test_pareto_set_has_no_dominated_route(seed, share) -> None:
+    g = grid_graph(8, 8, seed=seed % 7)
+    risk = _risk(g, seed, share)
+    st_ = RoutingState(g, risk)
+    o, d = _corner_snaps(g)
+    plan = plan_routes(st_, g, risk, o, d, risk_aversion=0.5, pareto=True, alternatives=1)
+    pts = plan.pareto
+    assert 1 <= len(pts) <= 5
+    for a in pts:
+        route = plan.routes[a.route_rank]
+        assert (route.summary.duration_s, route.summary.exposure) == (a.duration_s, a.exposure)
+        for b in pts:
+            if a is not b:
+                dominated = (
+                    b.duration_s <= a.duration_s
+                    and b.exposure <= a.exposure
+                    and (b.duration_s < a.duration_s or b.exposure < a.exposure)
+                )
+                assert not dominated
+    # The safest point is no worse in exposure than the route at risk_aversion 1.
+    safest = plan_routes(st_, g, risk, o, d, risk_aversion=1.0).routes[0].summary.exposure
+    assert min(p.exposure for p in pts) <= safest + 1e-9
