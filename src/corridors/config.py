@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     )
     risk_model_file: Path = Field(default=SHIPPED_DATA_DIR / "risk-model.toml")
     escort_policy_file: Path = Field(default=SHIPPED_DATA_DIR / "escort-policy.toml")
+    risk_refresh_s: float = Field(
+        default=60.0, gt=0, description="Full risk refresh period (time decay), seconds."
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "info"

@@ -13,6 +13,7 @@ that only know Python's built-ins still catch them::
     ├── AuthError                          missing/unknown key                 -> 401
     │   └── ForbiddenError                 role too low                        -> 403
     ├── RateLimitedError                   too many writes                     -> 429
+    ├── PayloadTooLargeError               body or import file over the cap    -> 413
     ├── GraphBuildError (ValueError)       unreadable/empty OSM input, bad cache
     ├── ConfigError (ValueError)           bad settings or policy/model file
     └── NotReadyError (RuntimeError)       graph not loaded or database down   -> 503
@@ -36,6 +37,7 @@ __all__ = [
     "NotFoundError",
     "NotReadyError",
     "OutsideServiceAreaError",
+    "PayloadTooLargeError",
     "RateLimitedError",
     "SnapError",
 ]
@@ -104,6 +106,10 @@ class RateLimitedError(CorridorsError):
     def __init__(self, detail: str, *, retry_after_s: int) -> None:
         super().__init__(detail)
         self.retry_after_s = retry_after_s
+
+
+class PayloadTooLargeError(CorridorsError):
+    """A request body or import file is larger than the configured cap."""
 
 
 class GraphBuildError(CorridorsError, ValueError):

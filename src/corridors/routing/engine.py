@@ -217,11 +217,18 @@ class CCHEngine:
             graph.node_count, tail, head, graph.node_lat.tolist(), graph.node_lon.tolist()
         )
         self._cch = rk.CCH(order, tail, head, False)
-        self._updater = rk.CCHMetricPartialUpdater(self._cch)
         self._metrics: dict[Hashable, _Metric] = {}
         self._lock = threading.RLock()
         self._tail = graph.edge_tail
         self._head = graph.edge_head
+
+    def _partial_update(self, metric: rk.CCHMetric, updates: dict[int, int]) -> None:
+        # The extension's updater is thread-bound (pyo3 "unsendable"): it panics when used
+        # or dropped on another thread than the one that made it. Making one costs ~6 us,
+        # so each update makes its own and drops it here, on the calling thread.
+        updater = rk.CCHMetricPartialUpdater(self._cch)
+        updater.apply(metric, updates)
+        del updater
 
     @property
     def keys(self) -> list[Hashable]:
@@ -275,7 +282,7 @@ class CCHEngine:
                 fits = _path_bound(w, self.graph.node_count) * old.scale < INF_WEIGHT - 1
                 if fits and changed.size <= PARTIAL_UPDATE_MAX_SHARE * w.shape[0]:
                     updates = dict(zip(changed.tolist(), ints[changed].tolist(), strict=True))
-                    self._updater.apply(old.metric, updates)
+                    self._partial_update(old.metric, updates)
                     old.weights, old.int_weights = w, ints
                     return UpdateStats("partial", int(changed.size), time.perf_counter() - t0)
                 ints, scale = integer_weights(w, self.graph.node_count)
@@ -330,14 +337,14 @@ class CCHEngine:
             if not any(bool(forbidden[e]) for e in raw):
                 return path
             banned = np.flatnonzero(forbidden & (m.int_weights < INF_WEIGHT))
-            self._updater.apply(m.metric, dict.fromkeys(banned.tolist(), INF_WEIGHT))
+            self._partial_update(m.metric, dict.fromkeys(banned.tolist(), INF_WEIGHT))
             saved = m.int_weights[banned].copy()
             m.int_weights[banned] = INF_WEIGHT
             try:
                 return self._route_locked(m, origin, destination)[0]
             finally:
                 m.int_weights[banned] = saved
-                self._updater.apply(
+                self._partial_update(
                     m.metric, dict(zip(banned.tolist(), saved.tolist(), strict=True))
                 )
 

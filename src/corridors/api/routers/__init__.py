@@ -1,1 +1,1 @@
-"""api/routers package."""
+"""HTTP routers, one per resource."""

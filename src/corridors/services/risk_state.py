@@ -1,0 +1,194 @@
+"""The live risk picture of one process: risk field, routing metrics and their refresh.
+
+A background thread recomputes the risk field from the store whenever reports or zones
+change (bursts are coalesced) and every ``risk_refresh_s`` seconds (decay), then updates
+the routing metrics. Requests for another instant (``depart_at`` in the past or future)
+get a field computed for that instant, cached for a short while.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from datetime import datetime, timedelta
+
+from prometheus_client import Gauge, Histogram
+
+from corridors.graph.model import RoadGraph
+from corridors.risk.config import RiskModelConfig
+from corridors.risk.engine import RiskEngine, RiskField
+from corridors.routing import CostModel, RoutingState
+from corridors.services.clock import Clock
+from corridors.services.reports import incidents_for_risk
+from corridors.services.zones import active_zones
+from corridors.store import Database
+
+__all__ = ["RiskState"]
+
+log = logging.getLogger(__name__)
+
+REFRESH_S = Histogram(
+    "corridors_risk_refresh_seconds",
+    "Risk field recompute plus routing metric update, seconds",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+REPORTS_CONSIDERED = Gauge(
+    "corridors_risk_reports_considered", "Reports counted in the current risk field"
+)
+
+#: A request within this of the current field's instant uses the current field.
+_SAME_INSTANT = timedelta(minutes=5)
+_ADHOC_CACHE_SIZE = 16
+
+
+class RiskState:
+    """Current risk field and routing metrics, refreshed in the background.
+
+    Parameters
+    ----------
+    graph
+        The served road graph.
+    db
+        Where reports and zones are read from.
+    config
+        The risk model.
+    clock
+        Source of "now" (aware UTC).
+    refresh_interval_s
+        Full refresh period for time decay, seconds.
+    """
+
+    def __init__(
+        self,
+        graph: RoadGraph,
+        db: Database,
+        config: RiskModelConfig,
+        *,
+        clock: Clock,
+        refresh_interval_s: float,
+    ) -> None:
+        self.graph = graph
+        self.db = db
+        self.config = config
+        self._clock = clock
+        self.refresh_interval_s = refresh_interval_s
+        self.engine = RiskEngine(graph, config)
+        field = self._compute(self._now())
+        self.routing = RoutingState(
+            graph,
+            field,
+            cost_model=CostModel.from_high_risk(config.levels.high),
+            high_risk_per_km=config.levels.high,
+        )
+        self._field = field
+        self._generation = 0
+        self._done_generation = 0
+        self._cond = threading.Condition()
+        self._stop = False
+        self._adhoc: OrderedDict[datetime, RiskField] = OrderedDict()
+        self._adhoc_lock = threading.Lock()
+        self._adhoc_generation = 0
+        self._thread: threading.Thread | None = None
+
+    def _now(self) -> datetime:
+        return self._clock()
+
+    # -- the current field ----------------------------------------------------------------
+    @property
+    def field(self) -> RiskField:
+        """The current risk field."""
+        return self._field
+
+    def field_at(self, at: datetime | None) -> RiskField:
+        """The risk field as of ``at`` (None: now).
+
+        The current field serves instants within five minutes of it; other instants get a
+        field computed for them (cached, so a planner replaying a day pays once).
+        """
+        current = self._field
+        if at is None or abs(at - current.computed_at) <= _SAME_INSTANT:
+            return current
+        key = at.replace(second=0, microsecond=0)
+        with self._adhoc_lock:
+            cached = self._adhoc.get(key)
+            if cached is not None and self._adhoc_generation == self._done_generation:
+                self._adhoc.move_to_end(key)
+                return cached
+        field = self._compute(key)
+        with self._adhoc_lock:
+            if self._adhoc_generation != self._done_generation:
+                self._adhoc.clear()
+                self._adhoc_generation = self._done_generation
+            self._adhoc[key] = field
+            while len(self._adhoc) > _ADHOC_CACHE_SIZE:
+                self._adhoc.popitem(last=False)
+        return field
+
+    def _compute(self, at: datetime) -> RiskField:
+        incidents = incidents_for_risk(self.db, at)
+        zones = active_zones(self.db, at)
+        return self.engine.compute(incidents, zones, at=at)
+
+    def refresh_now(self) -> RiskField:
+        """Recompute the field at the current time and update the routing metrics."""
+        started = time.perf_counter()
+        field = self._compute(self._now())
+        self.routing.refresh(field)
+        self._field = field
+        REFRESH_S.observe(time.perf_counter() - started)
+        REPORTS_CONSIDERED.set(field.reports_considered)
+        return field
+
+    # -- background refresh ---------------------------------------------------------------
+    def changed(self, _kind: str = "reports") -> None:
+        """Ask for a refresh (reports or zones changed); returns at once."""
+        with self._cond:
+            self._generation += 1
+            self._cond.notify_all()
+
+    def wait_fresh(self, timeout_s: float = 5.0) -> bool:
+        """Block until every change asked for so far is in the current field."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            wanted = self._generation
+            while self._done_generation < wanted:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+        return True
+
+    def start(self) -> None:
+        """Start the background refresher thread."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name="corridors-risk-refresh", daemon=True
+            )
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the background refresher thread."""
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if self._generation == self._done_generation and not self._stop:
+                    self._cond.wait(self.refresh_interval_s)
+                if self._stop:
+                    return
+                target = self._generation
+            try:
+                self.refresh_now()
+            except Exception:  # keep serving the last good field; the log says why
+                log.exception("risk refresh failed; keeping the previous risk field")
+            with self._cond:
+                self._done_generation = max(self._done_generation, target)
+                self._cond.notify_all()

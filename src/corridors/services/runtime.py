@@ -1,0 +1,114 @@
+"""The running service's state: settings, database, road graph and what is built on it.
+
+One :class:`Runtime` per process, made by the app's lifespan (or a CLI command) and
+handed to every use case. Writes that change the risk picture call
+:meth:`Runtime.reports_changed` / :meth:`Runtime.zones_changed`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from corridors.config import Settings
+from corridors.escort import EscortPolicy, load_policy
+from corridors.graph.model import RoadGraph
+from corridors.graph.snap import EdgeSnapper, service_area_contains
+from corridors.risk.config import load_risk_model
+from corridors.services.clock import Clock, utc_now
+from corridors.services.graphs import load_serving_graph
+from corridors.services.risk_state import RiskState
+from corridors.store import Database
+
+__all__ = ["Runtime"]
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    """Everything a request needs, built once per process.
+
+    Parameters
+    ----------
+    settings
+        Service settings.
+    db
+        The database (migrated by :meth:`open`).
+    graph
+        The road graph being served.
+    clock
+        Source of "now"; tests pass a fixed clock.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        graph: RoadGraph,
+        *,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.graph = graph
+        self.clock = clock
+        self.snapper = EdgeSnapper(graph)
+        self.escort_policy: EscortPolicy = load_policy(settings.escort_policy_file)
+        self.risk = RiskState(
+            graph,
+            db,
+            load_risk_model(settings.risk_model_file),
+            clock=clock,
+            refresh_interval_s=settings.risk_refresh_s,
+        )
+        self._change_listeners: list[Callable[[str], None]] = [self.risk.changed]
+
+    @classmethod
+    def open(cls, settings: Settings, *, clock: Clock = utc_now) -> Runtime:
+        """Load the serving graph, open and migrate the database."""
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        graph = load_serving_graph(settings, now=clock())
+        db = Database(settings.resolved_database_url)
+        db.migrate()
+        log.info(
+            "graph %s: %d nodes, %d edges%s",
+            graph.meta.source,
+            graph.node_count,
+            graph.edge_count,
+            " (DEMO)" if graph.meta.demo else "",
+        )
+        return cls(settings, db, graph, clock=clock)
+
+    def now(self) -> datetime:
+        """Current time from the runtime's clock (aware UTC)."""
+        return self.clock()
+
+    def area_contains(self, lon: float, lat: float) -> bool:
+        """True when the point lies in the service area (graph bbox plus margin)."""
+        return service_area_contains(self.graph, lon, lat, self.settings.service_margin_m)
+
+    def on_change(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(kind)`` after reports or zones change (kind: reports|zones)."""
+        self._change_listeners.append(listener)
+
+    def reports_changed(self) -> None:
+        """Tell the risk state that stored reports changed (after commit)."""
+        self._notify("reports")
+
+    def zones_changed(self) -> None:
+        """Tell the risk state that stored zones changed (after commit)."""
+        self._notify("zones")
+
+    def _notify(self, kind: str) -> None:
+        for listener in self._change_listeners:
+            listener(kind)
+
+    def start(self) -> None:
+        """Start background work (risk refresh)."""
+        self.risk.start()
+
+    def close(self) -> None:
+        """Stop background work and release the database connections."""
+        self.risk.stop()
+        self.db.dispose()

@@ -1,0 +1,1 @@
+"""Alembic migrations of the Corridors store (run by ``Database.migrate``)."""
