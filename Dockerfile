@@ -1,4 +1,11 @@
 # Corridors service image: slim Python, non-root, same install as the README.
+
+# Leaflet for the planner map, from the npm registry (never a CDN at run time).
+FROM node:20-slim AS web
+WORKDIR /web
+COPY src/corridors/web/package.json src/corridors/web/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -15,6 +22,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY src ./src
 COPY data ./data
+COPY --from=web /web/node_modules ./src/corridors/web/node_modules
 RUN python -m pip install -e .
 
 USER corridors

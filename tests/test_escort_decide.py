@@ -295,6 +295,24 @@ def test_departure_step_prefers_the_smallest_shift(policy: EscortPolicy) -> None
     assert a.recommended_depart_at == T0 + timedelta(hours=smallest)
 
 
+def test_departure_times_the_caller_rules_out_are_skipped(policy: EscortPolicy) -> None:
+    lik, convoy = _escorted_case()
+    requested = route(lik)
+    # The caller says the convoy cannot leave before the requested time (it has passed).
+    a = assess(
+        requested,
+        convoy,
+        policy,
+        find_safer_route=None,
+        try_departure=lambda t: None if t < T0 else route(1, depart_at=t),
+    )
+    shifts = [x for x in a.requirement.alternatives_considered if x.kind == "departure_shift"]
+    later = [h for h in RAW["escalation"]["departure_offsets_h"] if h > 0]
+    assert shifts
+    assert all(x.depart_at is not None and x.depart_at >= T0 for x in shifts)
+    assert a.recommended_depart_at == T0 + timedelta(hours=min(later))
+
+
 # -- step 4: escort -------------------------------------------------------------------------
 
 

@@ -23,10 +23,13 @@ from corridors.api.middleware import (
 )
 from corridors.api.routers import keys as keys_router
 from corridors.api.routers import reports as reports_router
+from corridors.api.routers import risk as risk_router
+from corridors.api.routers import routes as routes_router
 from corridors.api.routers import service
 from corridors.api.routers import zones as zones_router
 from corridors.config import Settings
 from corridors.services.runtime import Runtime
+from corridors.web import page as web_page
 
 __all__ = ["create_app"]
 
@@ -80,9 +83,12 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     )
     install_error_handlers(app)
     app.include_router(service.router)
+    app.include_router(routes_router.router)
+    app.include_router(risk_router.router)
     app.include_router(reports_router.router)
     app.include_router(zones_router.router)
     app.include_router(keys_router.router)
+    app.include_router(web_page.router)
 
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(

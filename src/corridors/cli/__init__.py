@@ -15,6 +15,7 @@ from corridors.cli.db import db_app
 from corridors.cli.graph import graph_app
 from corridors.cli.keys import keys_app
 from corridors.cli.reports import reports_app
+from corridors.cli.route import route
 from corridors.cli.serve import serve
 from corridors.errors import CorridorsError
 
@@ -28,6 +29,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command()(serve)
+app.command()(route)
 app.add_typer(graph_app, name="graph")
 app.add_typer(keys_app, name="keys")
 app.add_typer(reports_app, name="reports")

@@ -10,6 +10,7 @@ import typer
 
 from corridors.config import Settings
 from corridors.errors import InputError
+from corridors.graph.geo import parse_bbox
 from corridors.services.clock import utc_now
 from corridors.services.graphs import (
     build_and_activate,
@@ -41,16 +42,6 @@ def build(
     _print_summary(graph_document(graph), path)
 
 
-def _parse_bbox(text: str) -> tuple[float, float, float, float]:
-    try:
-        west, south, east, north = (float(v) for v in text.split(","))
-    except ValueError as exc:
-        raise InputError(f"--bbox must be W,S,E,N in degrees, got {text!r}") from exc
-    if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
-        raise InputError(f"--bbox {text!r} is not a west<east, south<north box in degrees")
-    return west, south, east, north
-
-
 @graph_app.command("fetch")
 def fetch(
     place: Annotated[str | None, typer.Option(help='e.g. "Port-au-Prince, Haiti"')] = None,
@@ -61,7 +52,7 @@ def fetch(
         raise InputError("give exactly one of --place or --bbox")
     settings = Settings()
     graph, path = fetch_and_activate(
-        settings, place=place, bbox=_parse_bbox(bbox) if bbox else None, now=utc_now()
+        settings, place=place, bbox=parse_bbox(bbox) if bbox else None, now=utc_now()
     )
     _print_summary(graph_document(graph), path)
 

@@ -290,7 +290,7 @@ def assess(
     policy: EscortPolicy,
     *,
     find_safer_route: Callable[[float], RouteRiskProfile | None] | None,
-    try_departure: Callable[[datetime], RouteRiskProfile] | None,
+    try_departure: Callable[[datetime], RouteRiskProfile | None] | None,
     point_at: Callable[[float], tuple[float, float]] | None = None,
 ) -> EscortAssessment:
     """Decide the escort requirement of a convoy on a route, escort as the last resort.
@@ -321,8 +321,9 @@ def assess(
         Callback: detour budget (fraction of extra duration) -> the least-risk route within it,
         or ``None``. ``None`` skips step 2.
     try_departure
-        Callback: departure time (aware UTC) -> the route's profile at that time. ``None``, or a
-        profile without ``depart_at``, skips step 3.
+        Callback: departure time (aware UTC) -> the route's profile at that time, or ``None``
+        when the convoy cannot leave then (e.g. the time has passed): that time is skipped.
+        ``None``, or a profile without ``depart_at``, skips step 3.
     point_at
         Optional ``distance_m -> (lon, lat)`` along the requested route for exact hand-over
         points; other trips use their hotspots' own points.
@@ -417,6 +418,8 @@ def assess(
         shifted: list[_Option] = []
         for t in departure_candidates(base, profile.duration_s, policy):
             p = try_departure(t)
+            if p is None:
+                continue
             p_lik = likelihood(p, policy)
             shifted.append(
                 _Option(

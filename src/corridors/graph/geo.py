@@ -13,7 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["EARTH_RADIUS_M", "LocalProjection", "haversine_m"]
+from corridors.errors import InputError
+
+__all__ = ["EARTH_RADIUS_M", "LocalProjection", "haversine_m", "parse_bbox"]
 
 EARTH_RADIUS_M = 6_371_008.8
 
@@ -59,3 +61,16 @@ class LocalProjection:
         lon = np.asarray(x, dtype=np.float64) / self._m_per_deg_lon + self.lon0
         lat = np.asarray(y, dtype=np.float64) / self._m_per_deg_lat + self.lat0
         return lon, lat
+
+
+def parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
+    """``minlon,minlat,maxlon,maxlat`` -> tuple, or InputError with the reason."""
+    if text is None:
+        return None
+    try:
+        west, south, east, north = (float(v) for v in text.split(","))
+    except ValueError as exc:
+        raise InputError(f"bbox must be minlon,minlat,maxlon,maxlat, got {text!r}") from exc
+    if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+        raise InputError(f"bbox {text!r} is not a west<east, south<north box in degrees")
+    return west, south, east, north

@@ -19,6 +19,7 @@ from corridors.risk.config import load_risk_model
 from corridors.services.clock import Clock, utc_now
 from corridors.services.graphs import load_serving_graph
 from corridors.services.risk_state import RiskState
+from corridors.services.route_memory import RouteMemory
 from corridors.store import Database
 
 __all__ = ["Runtime"]
@@ -62,6 +63,7 @@ class Runtime:
             clock=clock,
             refresh_interval_s=settings.risk_refresh_s,
         )
+        self.route_memory = RouteMemory()
         self._change_listeners: list[Callable[[str], None]] = [self.risk.changed]
 
     @classmethod

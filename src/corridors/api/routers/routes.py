@@ -1,0 +1,222 @@
+"""``POST /v1/routes`` and ``POST /v1/escort-assessments``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header
+from fastapi.responses import JSONResponse, Response
+from shapely.geometry import shape
+
+from corridors.api.auth import ViewerDep, error_responses
+from corridors.api.deps import RuntimeDep
+from corridors.api.formats import GEOJSON, GPX, routes_to_feature_collection, routes_to_gpx
+from corridors.api.route_schemas import (
+    EscortAssessmentRequest,
+    EscortAssessmentResponse,
+    EscortOut,
+    RiskOut,
+    RouteRequest,
+    RoutesResponse,
+)
+from corridors.domain import RiskLevel
+from corridors.escort import EscortAssessment
+from corridors.routing.summary import RouteSummary
+from corridors.services import routes as svc
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["routes"])
+
+
+def _r(value: float, ndigits: int = 1) -> float:
+    return round(float(value), ndigits)
+
+
+def risk_document(
+    summary: RouteSummary, level: RiskLevel, assessment: EscortAssessment
+) -> dict[str, Any]:
+    """The ``risk`` object of a route."""
+    return {
+        "exposure": _r(summary.exposure, 4),
+        "max_edge_risk": _r(summary.max_edge_risk_per_km, 4),
+        "level": level,
+        "high_risk_distance_m": _r(summary.high_risk_distance_m),
+        "hotspots": [
+            {
+                "from_m": _r(h.from_m),
+                "to_m": _r(h.to_m),
+                "risk": _r(h.risk_per_km, 4),
+                "street": h.street,
+                "reports": list(h.report_ids),
+            }
+            for h in summary.hotspots
+        ],
+        "likelihood": assessment.likelihood,
+        "impact": assessment.impact,
+        "starts_in_risk": summary.profile.starts_in_risk,
+        "ends_in_risk": summary.profile.ends_in_risk,
+    }
+
+
+def escort_document(assessment: EscortAssessment) -> dict[str, Any]:
+    """The ``escort`` object of a route."""
+    requirement = asdict(assessment.requirement)
+    requirement["segments"] = [
+        {
+            "from_m": _r(s["from_m"]),
+            "to_m": _r(s["to_m"]),
+            "start": list(s["start"]),
+            "end": list(s["end"]),
+            "streets": list(s["streets"]),
+            "reports": list(s["report_ids"]),
+            "risk": _r(s["risk_per_km"], 4),
+            "why": s["why"],
+        }
+        for s in requirement["segments"]
+    ]
+    requirement["recommended"] = assessment.recommended
+    requirement["recommended_depart_at"] = assessment.recommended_depart_at
+    return requirement
+
+
+def _line(summary: RouteSummary) -> dict[str, Any]:
+    return {
+        "type": "LineString",
+        "coordinates": [[round(lon, 7), round(lat, 7)] for lon, lat in summary.coordinates],
+    }
+
+
+def routes_document(runtime: Any, result: svc.RoutesResult) -> dict[str, Any]:
+    """The routes document of the contract (also printed by ``corridors route``)."""
+    routes = []
+    for assessed in result.routes:
+        summary = assessed.summary
+        routes.append(
+            {
+                "id": assessed.id,
+                "rank": assessed.planned.rank,
+                "label": assessed.planned.label,
+                "distance_m": _r(summary.distance_m),
+                "duration_s": _r(summary.duration_s),
+                "risk": risk_document(summary, assessed.level, assessed.assessment),
+                "escort": escort_document(assessed.assessment),
+                "geometry": _line(summary),
+                "steps": [
+                    {
+                        "street": step.street,
+                        "distance_m": _r(step.distance_m),
+                        "duration_s": _r(step.duration_s),
+                        "risk": _r(step.risk_per_km, 4),
+                    }
+                    for step in summary.steps
+                ],
+                "overlap": round(assessed.planned.overlap, 3),
+            }
+        )
+    document = RoutesResponse.model_validate(
+        {
+            "routes": routes,
+            "pareto": [
+                {
+                    "duration_s": _r(p.duration_s),
+                    "exposure": _r(p.exposure, 4),
+                    "route_rank": p.route_rank,
+                }
+                for p in result.plan.pareto
+            ],
+            "risk_snapshot": {
+                "computed_at": result.field.computed_at,
+                "reports_considered": result.field.reports_considered,
+                "model_version": result.field.config_version,
+            },
+            "graph": {"source": runtime.graph.meta.source, "demo": runtime.graph.meta.demo},
+        }
+    )
+    return document.model_dump(mode="json")
+
+
+def plan_request(runtime: Any, body: RouteRequest) -> svc.RoutesResult:
+    """Run a :class:`RouteRequest` through the planning use case."""
+    return svc.plan(
+        runtime,
+        origin=body.origin.pair(),
+        destination=body.destination.pair(),
+        waypoints=[w.pair() for w in body.waypoints],
+        depart_at=body.depart_at,
+        risk_aversion=body.risk_aversion,
+        alternatives=body.alternatives,
+        avoid_polygons=[shape(p.model_dump()) for p in body.avoid.polygon_list()],
+        max_edge_risk=body.avoid.max_edge_risk,
+        convoy=body.convoy.domain(),
+    )
+
+
+@router.post(
+    "/v1/routes",
+    summary="Least-risk routes with escort requirements",
+    response_model=RoutesResponse,
+    responses={
+        200: {
+            "content": {
+                GEOJSON: {"schema": {"type": "object"}},
+                GPX: {"schema": {"type": "string"}},
+            },
+            "description": "Routes, recommended first. `Accept: application/geo+json` gives a "
+            "FeatureCollection, `Accept: application/gpx+xml` GPX 1.1.",
+        },
+        **error_responses(401, 403, 422),
+    },
+)
+def post_routes(
+    body: RouteRequest,
+    runtime: RuntimeDep,
+    _: ViewerDep,
+    accept: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Plan routes for a convoy.
+
+    Risk is evaluated as of `depart_at` (default now). Each route carries its risk
+    (exposure, hotspots and the reports behind them) and an escort requirement that
+    considers safer routes and departure times before any escort. A point farther than
+    `CORRIDORS_MAX_SNAP_M` from a road is a 422; no route at all is a 422 whose `type`
+    ends in `no-route` and whose `blocking_zones` names the no-go zones in the way.
+    """
+    document = routes_document(runtime, plan_request(runtime, body))
+    wanted = (accept or "").lower()
+    if GPX in wanted:
+        return Response(routes_to_gpx(document), media_type=GPX)
+    if GEOJSON in wanted:
+        return JSONResponse(routes_to_feature_collection(document), media_type=GEOJSON)
+    return JSONResponse(document)
+
+
+@router.post(
+    "/v1/escort-assessments",
+    summary="Escort requirement for a given route",
+    response_model=EscortAssessmentResponse,
+    responses=error_responses(401, 403, 404, 422),
+)
+def post_escort_assessment(
+    body: EscortAssessmentRequest, runtime: RuntimeDep, _: ViewerDep
+) -> EscortAssessmentResponse:
+    """Assess a route planned earlier (`route_id` from POST /v1/routes) or drawn or agreed
+    elsewhere (`geometry`, a LineString matched to the road network) for a convoy."""
+    convoy = body.convoy.domain()
+    if body.route_id is not None:
+        summary, level, assessment = svc.assess_stored_route(
+            runtime, body.route_id, convoy=convoy, depart_at=body.depart_at
+        )
+    else:
+        assert body.geometry is not None
+        summary, level, assessment = svc.assess_geometry(
+            runtime, body.geometry.coordinates, convoy=convoy, depart_at=body.depart_at
+        )
+    return EscortAssessmentResponse(
+        risk=RiskOut.model_validate(risk_document(summary, level, assessment)),
+        escort=EscortOut.model_validate(escort_document(assessment)),
+        distance_m=_r(summary.distance_m),
+        duration_s=_r(summary.duration_s),
+        geometry=_line(summary),
+    )

@@ -1,0 +1,309 @@
+"""Route planning and escort assessment: the use cases behind ``/v1/routes``,
+``/v1/escort-assessments`` and ``corridors route``.
+
+Snaps the points, takes the risk field as of the departure, plans routes on the routing
+metrics, then runs the escort policy on each route with the two searches it asks for:
+a safer route within a detour budget (taken from the plan's Pareto and alternative
+routes) and the same route at other departure times (re-measured on the risk field of
+that time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+import numpy as np
+from shapely.geometry.base import BaseGeometry
+
+from corridors.domain import Convoy, RiskLevel, RouteRiskProfile
+from corridors.errors import InputError, NoRouteError, SnapError
+from corridors.escort import EscortAssessment, assess, route_level
+from corridors.graph.geo import haversine_m
+from corridors.graph.snap import Snap
+from corridors.risk.engine import RiskField
+from corridors.risk.zones import edges_intersecting
+from corridors.routing import PlannedRoute, RouteBlockedError, RoutePlan, plan_routes
+from corridors.routing.engine import Piece
+from corridors.routing.summary import RouteSummary, summarise
+from corridors.services.runtime import Runtime
+
+__all__ = [
+    "AssessedRoute",
+    "RoutesResult",
+    "assess_geometry",
+    "assess_stored_route",
+    "plan",
+]
+
+_MAX_DRAWN_VERTICES = 200
+
+
+@dataclass(frozen=True, slots=True)
+class AssessedRoute:
+    """One planned route with its level and escort assessment."""
+
+    id: str
+    planned: PlannedRoute
+    level: RiskLevel
+    assessment: EscortAssessment
+
+    @property
+    def summary(self) -> RouteSummary:
+        """The route's measures (distance, duration, exposure, hotspots, steps, geometry)."""
+        return self.planned.summary
+
+
+@dataclass(frozen=True, slots=True)
+class RoutesResult:
+    """The answer to a route request."""
+
+    routes: list[AssessedRoute]
+    plan: RoutePlan
+    field: RiskField
+    depart_at: datetime
+    origin_snap: Snap
+    destination_snap: Snap
+
+
+def _snap(runtime: Runtime, lon: float, lat: float, what: str) -> Snap:
+    try:
+        return runtime.snapper.snap(lon, lat, max_distance_m=runtime.settings.max_snap_m)
+    except SnapError as exc:
+        raise SnapError(f"{what}: {exc.detail}", distance_m=exc.distance_m) from exc
+
+
+def _avoid_edges(runtime: Runtime, polygons: Sequence[BaseGeometry]) -> np.ndarray | None:
+    if not polygons:
+        return None
+    index = runtime.risk.engine.edge_index
+    found = [edges_intersecting(index, polygon) for polygon in polygons]
+    return np.unique(np.concatenate(found)).astype(np.int64)
+
+
+def _no_route(exc: RouteBlockedError, field: RiskField, *, constrained: bool) -> NoRouteError:
+    diagnosis = exc.diagnosis
+    zones = field.blocking_zone_ids(diagnosis.blocking_edges)
+    if diagnosis.exists_without_zones and zones:
+        detail = "No route: every way is blocked by no-go zone(s) " + ", ".join(zones) + "."
+    elif constrained and diagnosis.exists_without_request:
+        detail = "No route avoids the requested polygons and max_edge_risk; relax them."
+    elif not diagnosis.exists_without_any:
+        detail = "No route: the points are not connected by drivable roads."
+    else:
+        detail = "No route satisfies the constraints."
+        zones = zones or []
+    return NoRouteError(detail, blocking_zones=zones)
+
+
+def _in_risk(field: RiskField, edge: int, high_per_km: float) -> bool:
+    return bool(field.edge_zone[edge] >= 0) or float(field.edge_risk_per_km[edge]) >= high_per_km
+
+
+def _profile(runtime: Runtime, summary: RouteSummary, field: RiskField) -> RouteRiskProfile:
+    high = runtime.risk.routing.high_risk_per_km
+    return replace(
+        summary.profile,
+        starts_in_risk=_in_risk(field, summary.pieces[0].edge, high),
+        ends_in_risk=_in_risk(field, summary.pieces[-1].edge, high),
+    )
+
+
+def _point_at(coordinates: list[list[float]]) -> Callable[[float], tuple[float, float]]:
+    """``distance_m -> (lon, lat)`` along a polyline (escort hand-over points)."""
+    lon = [c[0] for c in coordinates]
+    lat = [c[1] for c in coordinates]
+    cumulative = [0.0]
+    for i in range(1, len(lon)):
+        cumulative.append(cumulative[-1] + haversine_m(lon[i - 1], lat[i - 1], lon[i], lat[i]))
+
+    def point_at(distance_m: float) -> tuple[float, float]:
+        d = min(max(distance_m, 0.0), cumulative[-1])
+        i = max(1, min(int(np.searchsorted(cumulative, d)), len(lon) - 1))
+        span = cumulative[i] - cumulative[i - 1]
+        t = 0.0 if span <= 0 else (d - cumulative[i - 1]) / span
+        return (lon[i - 1] + t * (lon[i] - lon[i - 1]), lat[i - 1] + t * (lat[i] - lat[i - 1]))
+
+    return point_at
+
+
+def _assess(
+    runtime: Runtime,
+    summary: RouteSummary,
+    field: RiskField,
+    convoy: Convoy,
+    *,
+    candidates: Sequence[RouteSummary],
+) -> tuple[RiskLevel, EscortAssessment]:
+    policy = runtime.escort_policy
+    high = runtime.risk.routing.high_risk_per_km
+    profile = _profile(runtime, summary, field)
+
+    def find_safer_route(budget_fraction: float) -> RouteRiskProfile | None:
+        limit_s = summary.duration_s * (1.0 + budget_fraction)
+        safer = [c for c in candidates if c.duration_s <= limit_s and c.exposure < summary.exposure]
+        if not safer:
+            return None
+        best = min(safer, key=lambda c: (c.exposure, c.duration_s))
+        return _profile(runtime, best, field)
+
+    # A convoy cannot leave in the past: no earlier than the requested departure or now.
+    earliest = min(summary.profile.depart_at or runtime.now(), runtime.now())
+
+    def try_departure(at: datetime) -> RouteRiskProfile | None:
+        if at < earliest:
+            return None
+        other = runtime.risk.field_at(at)
+        again = summarise(runtime.graph, other, summary.pieces, high_risk_per_km=high, depart_at=at)
+        return _profile(runtime, again, other)
+
+    assessment = assess(
+        profile,
+        convoy,
+        policy,
+        find_safer_route=find_safer_route,
+        try_departure=try_departure,
+        point_at=_point_at(summary.coordinates),
+    )
+    return route_level(profile, convoy, policy), assessment
+
+
+def plan(
+    runtime: Runtime,
+    *,
+    origin: tuple[float, float],
+    destination: tuple[float, float],
+    waypoints: Sequence[tuple[float, float]] = (),
+    depart_at: datetime | None = None,
+    risk_aversion: float = 0.5,
+    alternatives: int = 0,
+    avoid_polygons: Sequence[BaseGeometry] = (),
+    max_edge_risk: float | None = None,
+    convoy: Convoy | None = None,
+) -> RoutesResult:
+    """Plan least-risk routes with their escort assessments.
+
+    Parameters
+    ----------
+    origin, destination, waypoints
+        ``(lon, lat)`` points, degrees.
+    depart_at
+        Departure (aware); risk counts the reports that had occurred by then. None: now.
+    risk_aversion
+        0 fastest .. 1 safest.
+    alternatives
+        Dissimilar alternatives wanted besides the recommended route.
+    avoid_polygons
+        Areas the route must not enter.
+    max_edge_risk
+        Segments riskier than this (per km) are not used.
+    convoy
+        The convoy (impact side of the escort matrix); default one food truck.
+
+    Raises
+    ------
+    SnapError
+        A point is farther than ``CORRIDORS_MAX_SNAP_M`` from any road.
+    NoRouteError
+        No route under the constraints (``blocking_zones`` names the no-go zones).
+    """
+    convoy = convoy or Convoy()
+    at = depart_at or runtime.now()
+    o = _snap(runtime, *origin, "origin")
+    d = _snap(runtime, *destination, "destination")
+    wps = [_snap(runtime, *p, f"waypoint {i}") for i, p in enumerate(waypoints)]
+    field = runtime.risk.field_at(at)
+    avoid = _avoid_edges(runtime, avoid_polygons)
+    try:
+        route_plan = plan_routes(
+            runtime.risk.routing,
+            runtime.graph,
+            field,
+            o,
+            d,
+            wps,
+            risk_aversion=risk_aversion,
+            alternatives=alternatives,
+            avoid_edges=avoid,
+            max_edge_risk=max_edge_risk,
+            pareto=True,
+            depart_at=at,
+        )
+    except RouteBlockedError as exc:
+        constrained = avoid is not None or max_edge_risk is not None
+        raise _no_route(exc, field, constrained=constrained) from exc
+    candidates = [r.summary for r in route_plan.routes]
+    assessed: list[AssessedRoute] = []
+    for planned in route_plan.routes:
+        level, assessment = _assess(runtime, planned.summary, field, convoy, candidates=candidates)
+        route_id = runtime.route_memory.remember(planned.summary.pieces, at)
+        assessed.append(AssessedRoute(route_id, planned, level, assessment))
+    return RoutesResult(assessed, route_plan, field, at, o, d)
+
+
+def _assess_pieces(
+    runtime: Runtime, pieces: Sequence[Piece], *, convoy: Convoy, depart_at: datetime
+) -> tuple[RouteSummary, RiskLevel, EscortAssessment]:
+    field = runtime.risk.field_at(depart_at)
+    summary = summarise(
+        runtime.graph,
+        field,
+        pieces,
+        high_risk_per_km=runtime.risk.routing.high_risk_per_km,
+        depart_at=depart_at,
+    )
+    level, assessment = _assess(runtime, summary, field, convoy, candidates=())
+    return summary, level, assessment
+
+
+def assess_stored_route(
+    runtime: Runtime, route_id: str, *, convoy: Convoy, depart_at: datetime | None
+) -> tuple[RouteSummary, RiskLevel, EscortAssessment]:
+    """Escort assessment of a route handed out earlier by :func:`plan` (by its id)."""
+    stored = runtime.route_memory.get(route_id)
+    return _assess_pieces(
+        runtime, stored.pieces, convoy=convoy, depart_at=depart_at or stored.depart_at
+    )
+
+
+def assess_geometry(
+    runtime: Runtime,
+    coordinates: Sequence[Sequence[float]],
+    *,
+    convoy: Convoy,
+    depart_at: datetime | None,
+) -> tuple[RouteSummary, RiskLevel, EscortAssessment]:
+    """Escort assessment of a route drawn or agreed elsewhere (a LineString).
+
+    The line is matched to the road network by routing the fastest way through its
+    vertices in order (at most 200; longer lines are thinned evenly), so a line drawn
+    along roads is reproduced; each vertex must lie within ``CORRIDORS_MAX_SNAP_M`` of a
+    road.
+    """
+    if len(coordinates) < 2:
+        raise InputError("geometry: a LineString needs at least two positions")
+    points = [(float(c[0]), float(c[1])) for c in coordinates]
+    if len(points) > _MAX_DRAWN_VERTICES:
+        keep = np.linspace(0, len(points) - 1, _MAX_DRAWN_VERTICES).round().astype(int)
+        points = [points[i] for i in keep]
+    at = depart_at or runtime.now()
+    snaps = [
+        _snap(runtime, lon, lat, f"geometry position {i}") for i, (lon, lat) in enumerate(points)
+    ]
+    field = runtime.risk.field_at(at)
+    try:
+        route_plan = plan_routes(
+            runtime.risk.routing,
+            runtime.graph,
+            field,
+            snaps[0],
+            snaps[-1],
+            snaps[1:-1],
+            risk_aversion=0.0,
+            depart_at=at,
+        )
+    except RouteBlockedError as exc:
+        raise _no_route(exc, field, constrained=False) from exc
+    pieces = route_plan.routes[0].summary.pieces
+    return _assess_pieces(runtime, pieces, convoy=convoy, depart_at=at)
