@@ -32,10 +32,11 @@ def test_shipped_model_loads_and_is_versioned() -> None:
     cfg = load_risk_model(MODEL)
     assert cfg.version
     assert set(cfg.categories) == set(Category)
-    # The half-lives the issue asks for, in hours.
+    # The time scales the issue asks for ("a roadblock fades in hours, an armed clash in days,
+    # an abduction hotspot in weeks"), in hours; the violent ones tuned by bench/backtest.py.
     assert cfg.categories[Category.roadblock].half_life_h == 6
-    assert cfg.categories[Category.armed_clash].half_life_h == 72
-    assert cfg.categories[Category.abduction].half_life_h == 21 * 24
+    assert cfg.categories[Category.armed_clash].half_life_h == 12 * 24
+    assert cfg.categories[Category.abduction].half_life_h == 12 * 7 * 24
     assert cfg.status[ReportStatus.retracted] == 0.0
     assert cfg.status[ReportStatus.verified] == 1.0
 

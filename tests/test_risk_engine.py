@@ -588,3 +588,77 @@ def test_incremental_retraction_by_upsert() -> None:
     assert gone.reports_considered == 0
     assert not gone.edge_risk_per_km.any()
     assert field.reports_considered == 1  # the old snapshot is untouched
+
+
+# ---------------------------------------------------------------------------------------------
+# Grouped refresh: same answers as report by report, whatever the chunking and threads
+# ---------------------------------------------------------------------------------------------
+
+
+def test_many_reports_match_hand_quadrature() -> None:
+    # Reports share points (grouped) and differ in category/uncertainty (widths) at a point.
+    g = grid_graph(4, 200.0)
+    rng = np.random.default_rng(5)
+    points = rng.uniform(-100.0, 700.0, size=(6, 2))
+    cats = [Category.armed_clash, Category.roadblock, Category.abduction]
+    incs = [
+        incident(
+            f"r{k}", *points[k % 6], graph=g, category=cats[k % 3],
+            uncertainty_m=[0.0, 120.0][k % 2], age=timedelta(hours=float(k)), severity=1 + k % 5,
+        )
+        for k in range(30)
+    ]  # fmt: skip
+    engine = RiskEngine(g, CFG)
+    field = engine.compute(incs, at=AT)
+    weights = engine.report_weights(incs, at=AT)
+    for edge in range(0, g.edge_count, 5):
+        expected = 0.0
+        for inc, w in zip(incs, weights, strict=True):
+            sigma = math.hypot(CFG.categories[inc.category].sigma_m, 0.5 * inc.uncertainty_m)
+            px, py = g.projection.to_xy(inc.lon, inc.lat)
+            expected += hand_risk_per_km(
+                edge_xy(g, edge), float(px), float(py), float(w), sigma, 3 * sigma, "gaussian"
+            )
+        assert field.edge_risk_per_km[edge] == pytest.approx(expected, rel=1e-6, abs=1e-12)
+
+
+def test_reports_at_one_point_share_a_kernel_and_are_each_explained() -> None:
+    g = make_graph([(-500.0, 0.0), (500.0, 0.0)], [(0, 1)])
+    engine = RiskEngine(g, CFG)
+    a = incident("a", 30.0, 40.0, graph=g)
+    b = incident("b", 30.0, 40.0, graph=g, severity=5)
+    c = incident("c", 30.0, 40.0, graph=g, category=Category.roadblock)  # same point, narrower
+    alone = {i.id: engine.compute([i], at=AT).edge_risk_per_km[0] for i in (a, b, c)}
+    field = engine.compute([a, b, c], at=AT)
+    total = sum(alone.values())
+    assert field.edge_risk_per_km[0] == pytest.approx(total, rel=1e-12)
+    shares = dict(field.contributors(0, top=5))
+    assert shares.keys() == {"a", "b", "c"}
+    for rid, value in alone.items():
+        assert shares[rid] == pytest.approx(value / total, rel=1e-9)
+    assert field.contributors(0, top=1) == [max(shares.items(), key=lambda kv: kv[1])]
+
+
+def test_chunking_and_threads_do_not_change_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    g = grid_graph(6, 150.0)
+    rng = np.random.default_rng(11)
+    incs = [
+        incident(f"r{k}", *rng.uniform(-200.0, 900.0, 2), graph=g, category=_CATS[k % len(_CATS)])
+        for k in range(200)
+    ]
+    reference = RiskEngine(g, CFG, workers=1).compute(incs, at=AT)
+    monkeypatch.setattr(engine_module, "_CHUNK_PAIRS", 97)
+    monkeypatch.setattr(engine_module, "_GROUP_BLOCK", 7)
+    monkeypatch.setattr(engine_module, "_EXPLAIN_BATCH", 5)
+    for workers in (1, 2):
+        field = RiskEngine(g, CFG, workers=workers).compute(incs, at=AT)
+        np.testing.assert_allclose(
+            field.edge_risk_per_km, reference.edge_risk_per_km, rtol=1e-12, atol=0
+        )
+        edges = np.arange(g.edge_count)
+        for edge, got in zip(edges, field.contributors_many(edges, top=4), strict=True):
+            want = reference.contributors(int(edge), top=4)
+            assert [rid for rid, _ in got] == [rid for rid, _ in want]
+            assert [s for _, s in got] == pytest.approx([s for _, s in want], rel=1e-9)
+    with pytest.raises(ValueError, match="workers"):
+        RiskEngine(g, CFG, workers=0)

@@ -8,27 +8,36 @@ therefore the weighted number of incidents the route passes through.
 
 How. :class:`RiskEngine` is built once per graph. Each two-way street is handled once (both
 directions share a *segment*); segment polylines are cut into straight pieces of at most
-``max_piece_m`` whose midpoints go in a ``cKDTree``. A refresh finds every (report, piece)
-pair within the report's kernel support in one dual-tree query per batch of reports, integrates
-the kernel along each piece in closed form (``erf`` for the Gaussian, a cubic for Epanechnikov)
-and sums pieces into a sparse report x segment matrix (CSC): column sums are the risk, columns
-name the contributors. Zones and the night factor act on top of it.
+``max_piece_m``, bucketed by midpoint in a uniform grid. A refresh first *groups* the reports
+that share a point and a kernel width (ACLED codes thousands of events at a few hundred
+neighbourhood centroids): a group's kernel is integrated once and scaled by the summed weight
+of its reports. For every group, the pieces in the grid cells its support disc covers are
+candidates (a few contiguous runs per cell row, expanded without Python loops); the kernel is
+integrated along each piece in closed form (``erf`` for the Gaussian, a cubic for
+Epanechnikov) in fixed-size vectorised chunks, which bounds memory, and summed per segment.
+No report x segment matrix is built: which reports explain a segment is computed on demand
+(:meth:`RiskField.contributors`) from the group positions, indexed by kernel width.
 
 Incremental. :meth:`RiskEngine.updated` adds, replaces or removes reports for the same ``at``
-touching only the segments they reach (milliseconds); :meth:`RiskEngine.compute` is the
-periodic full refresh that applies time decay.
+and adds or subtracts their kernels on the segments they reach (milliseconds); a segment that
+loses nearly all its risk is recomputed from the live reports near it, so removing the last
+report leaves exactly zero. :meth:`RiskEngine.compute` is the periodic full refresh that
+applies time decay.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Iterable, Mapping, Sequence
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import scipy.sparse as sp
 from scipy.spatial import cKDTree
 from scipy.special import ndtr
 
@@ -47,80 +56,164 @@ BoolArray = npt.NDArray[np.bool_]
 
 _CATEGORIES: tuple[Category, ...] = tuple(Category)
 _CATEGORY_CODE = {c: i for i, c in enumerate(_CATEGORIES)}
-#: Reports per dual-tree query: bounds the memory of the pair list (~100 MB at 100k pairs/report).
-_BATCH = 256
-#: Added reports kept beside the matrix before it is rebuilt.
+#: Candidate (group, piece) pairs integrated per vectorised chunk: ~20 float64 temporaries of
+#: this length (~10 MB per thread) bound the memory of a refresh whatever the number of
+#: reports, and stay cache-friendly.
+_CHUNK_PAIRS = 1 << 16
+#: Groups laid out per block when listing their candidate runs of pieces.
+_GROUP_BLOCK = 4096
+#: Smallest cell of the piece grid, m (about one city block), and most cells in the grid.
+_CELL_M = 100.0
+_MAX_CELLS = 4_000_000
+#: Kernel-width classes of the group index span supports within this ratio (few wasted pairs).
+_CLASS_RATIO = 1.25
+#: Segments explained per batch by :meth:`RiskField.contributors_many`.
+_EXPLAIN_BATCH = 2048
+#: Slack on search radii, m: floating-point rounding must never drop a reachable piece.
+_EPS_M = 1e-6
+#: An update that leaves less than this share of a segment's risk recomputes it exactly
+#: (the relative rounding error of a subtraction grows as the inverse of that share).
+_CANCELLATION = 1e-3
+#: Added reports kept beside the grouped reports before they are regrouped.
 _MAX_EXTRA = 512
 
 
 # ---------------------------------------------------------------------------------------------
-# The result
+# Grouped reports and the explanation state
 # ---------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, eq=False)
-class _Contributions:
-    """Report x segment contributions (risk per km, before zones and night).
+class _Groups:
+    """Reports sharing a point and a kernel width, and the reports in each group."""
 
-    ``matrix`` rows are ``ids``; rows in ``dead`` were removed since it was built, and
-    ``extra`` holds reports added since (segments, values). Never mutated: updates make a
-    new object sharing ``matrix``/``ids``/``row_of``.
-    """
-
-    ids: tuple[str, ...]
-    row_of: Mapping[str, int]
-    matrix: sp.csc_matrix
     x_m: FloatArray
     y_m: FloatArray
-    reach_m: FloatArray
-    dead: frozenset[int] = frozenset()
-    extra: Mapping[str, tuple[IntArray, FloatArray, tuple[float, float, float]]] = field(
-        default_factory=dict
-    )
+    sigma_m: FloatArray
+    support_m: FloatArray
+    group_of: IntArray
+    member_ptr: IntArray
+    member_row: IntArray
 
     @property
     def count(self) -> int:
-        return len(self.ids) - len(self.dead) + len(self.extra)
+        return int(self.x_m.shape[0])
 
-    def has(self, report_id: str) -> bool:
-        if report_id in self.extra:
-            return True
-        row = self.row_of.get(report_id)
-        return row is not None and row not in self.dead
 
-    def column(self, segment: int) -> list[tuple[str, float]]:
-        """Live ``(report id, risk per km)`` entries of one segment."""
-        start, stop = self.matrix.indptr[segment], self.matrix.indptr[segment + 1]
-        rows = self.matrix.indices[start:stop]
-        values = self.matrix.data[start:stop]
-        out = [
-            (self.ids[int(r)], float(v))
-            for r, v in zip(rows, values, strict=True)
-            if int(r) not in self.dead
-        ]
-        for report_id, (segs, vals, _) in self.extra.items():
-            pos = np.searchsorted(segs, segment)
-            if pos < segs.shape[0] and segs[pos] == segment:
-                out.append((report_id, float(vals[pos])))
-        return out
+class _PointIndex:
+    """Points with a reach each, in kD-trees per class of similar reach.
 
-    def column_sums(self, segments: IntArray) -> FloatArray:
-        """Risk per km of the given (sorted, unique) segments from the live reports."""
-        if segments.shape[0] == 0:
-            return np.zeros(0)
-        sub = self.matrix[:, segments]
-        if self.dead:
-            alive = np.ones(self.matrix.shape[0])
-            alive[np.fromiter(self.dead, dtype=np.int64)] = 0.0
-            sums = np.asarray(sub.T @ alive, dtype=np.float64).ravel()
+    :meth:`pairs` finds every (query point, indexed point) closer than the indexed point's
+    reach plus a margin, with few wasted candidates even when reaches differ tenfold.
+    """
+
+    def __init__(self, x_m: FloatArray, y_m: FloatArray, reach_m: FloatArray) -> None:
+        self.classes: list[tuple[cKDTree, IntArray, float]] = []
+        order = np.argsort(reach_m, kind="stable")
+        sorted_reach = reach_m[order]
+        lo, n = 0, int(order.shape[0])
+        while lo < n:
+            hi = int(np.searchsorted(sorted_reach, sorted_reach[lo] * _CLASS_RATIO, "right"))
+            hi = max(hi, lo + 1)
+            ids = np.asarray(order[lo:hi], dtype=np.int64)
+            tree = cKDTree(np.column_stack([x_m[ids], y_m[ids]]))
+            self.classes.append((tree, ids, float(sorted_reach[hi - 1])))
+            lo = hi
+
+    def pairs(
+        self, qx_m: FloatArray, qy_m: FloatArray, margin_m: float
+    ) -> tuple[IntArray, IntArray]:
+        """(query index, point index) of the pairs within the point's class reach + margin."""
+        empty = np.zeros(0, dtype=np.int64)
+        if not self.classes or qx_m.shape[0] == 0:
+            return empty, empty.copy()
+        queries = cKDTree(np.column_stack([qx_m, qy_m]))
+        q_out: list[IntArray] = []
+        p_out: list[IntArray] = []
+        for tree, ids, reach in self.classes:
+            found = queries.sparse_distance_matrix(
+                tree, reach + margin_m + _EPS_M, output_type="ndarray"
+            )
+            q_out.append(np.asarray(found["i"], dtype=np.int64))
+            p_out.append(ids[np.asarray(found["j"], dtype=np.int64)])
+        return np.concatenate(q_out), np.concatenate(p_out)
+
+
+@dataclass(frozen=True, eq=False)
+class _Contributions:
+    """The live reports of a field, grouped, with what it takes to explain any segment.
+
+    Base reports (rows ``ids``) are grouped; ``alive`` marks those not removed since (None:
+    all). ``extra`` holds reports added since, each its own group: ``id -> (x, y, sigma,
+    weight)``. Never mutated: updates make a new object sharing the base arrays; ``shared``
+    (the index of base groups) is shared with them, ``cache`` is per object.
+    """
+
+    engine: RiskEngine
+    ids: tuple[str, ...]
+    row_of: Mapping[str, int]
+    weight: FloatArray
+    groups: _Groups
+    alive: BoolArray | None = None
+    dead: int = 0
+    extra: Mapping[str, tuple[float, float, float, float]] = field(default_factory=dict)
+    shared: dict[str, Any] = field(default_factory=dict)
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def count(self) -> int:
+        return len(self.ids) - self.dead + len(self.extra)
+
+    def is_alive(self, row: int) -> bool:
+        return self.alive is None or bool(self.alive[row])
+
+    def live_weight(self) -> FloatArray:
+        """Weight of each base report, 0 for removed ones."""
+        return self.weight if self.alive is None else np.where(self.alive, self.weight, 0.0)
+
+    def group_weight(self) -> FloatArray:
+        """Summed weight of the live reports of each base group."""
+        value = self.cache.get("group_weight")
+        if value is None:
+            value = np.bincount(
+                self.groups.group_of, weights=self.live_weight(), minlength=self.groups.count
+            ).astype(np.float64)
+            self.cache["group_weight"] = value
+        return np.asarray(value, dtype=np.float64)
+
+    def base_index(self) -> _PointIndex:
+        index = self.shared.get("index")
+        if index is None:
+            g = self.groups
+            index = _PointIndex(g.x_m, g.y_m, g.support_m)
+            self.shared["index"] = index
+        assert isinstance(index, _PointIndex)
+        return index
+
+    def extra_arrays(self) -> tuple[tuple[str, ...], FloatArray]:
+        """Ids of the added reports and their (x, y, sigma, support, weight) as a (5, E) array."""
+        value = self.cache.get("extra")
+        if value is None:
+            ids = tuple(self.extra)
+            values = np.array(list(self.extra.values()), dtype=np.float64).reshape(-1, 4).T
+            support = self.engine._support(values[2])
+            table = np.vstack([values[0], values[1], values[2], support, values[3]])
+            value = (ids, table, _PointIndex(table[0], table[1], table[3]))
+            self.cache["extra"] = value
+        return value[0], value[1]
+
+    def extra_index(self) -> _PointIndex:
+        self.extra_arrays()
+        index = self.cache["extra"][2]
+        assert isinstance(index, _PointIndex)
+        return index
+
+    def live_ids(self) -> frozenset[str]:
+        if self.alive is None:
+            base = set(self.ids)
         else:
-            sums = np.asarray(sub.sum(axis=0), dtype=np.float64).ravel()
-        for segs, vals, _ in self.extra.values():
-            pos = np.searchsorted(segments, segs)
-            pos = np.minimum(pos, segments.shape[0] - 1)
-            hit = segments[pos] == segs
-            np.add.at(sums, pos[hit], vals[hit])
-        return sums
+            base = {self.ids[int(k)] for k in np.flatnonzero(self.alive)}
+        return frozenset(base | set(self.extra))
 
 
 @dataclass(frozen=True, eq=False)
@@ -179,15 +272,33 @@ class RiskField:
         -------
         list of (report id, share)
             ``share`` is the report's fraction (0..1) of the edge's report-driven risk
-            (before zones and night, which scale every report alike).
+            (before zones and night, which scale every report alike); ties by id.
         """
-        segment = int(self.edge_segment[edge])
-        entries = self._contributions.column(segment)
-        total = sum(v for _, v in entries)
-        if total <= 0.0:
-            return []
-        entries.sort(key=lambda item: (-item[1], item[0]))
-        return [(report_id, value / total) for report_id, value in entries[:top]]
+        return self.contributors_many(np.array([edge], dtype=np.int64), top=top)[0]
+
+    def contributors_many(self, edges: IntArray, top: int = 3) -> list[list[tuple[str, float]]]:
+        """:meth:`contributors` of many edges at once (vectorised; for map layers).
+
+        Parameters
+        ----------
+        edges
+            Directed edge indexes.
+        top
+            How many reports to return per edge at most.
+
+        Returns
+        -------
+        list of list of (report id, share)
+            One list per edge, in the order of ``edges``.
+        """
+        edges = np.asarray(edges, dtype=np.int64)
+        segments = self.edge_segment[edges]
+        unique, inverse = np.unique(segments, return_inverse=True)
+        c = self._contributions
+        explained: list[list[tuple[str, float]]] = []
+        for lo in range(0, unique.shape[0], _EXPLAIN_BATCH):
+            explained.extend(c.engine._explain(c, unique[lo : lo + _EXPLAIN_BATCH], top))
+        return [explained[int(k)] for k in np.asarray(inverse).ravel()]
 
     def level_of(self, risk_per_km: float) -> RiskLevel:
         """Level of a risk value (1/km) under this field's model."""
@@ -213,9 +324,7 @@ class RiskField:
     @property
     def report_ids(self) -> frozenset[str]:
         """Ids of the reports counted in this field."""
-        c = self._contributions
-        live = {rid for rid, row in c.row_of.items() if row not in c.dead}
-        return frozenset(live | set(c.extra))
+        return self._contributions.live_ids()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -225,7 +334,7 @@ class RiskField:
 
 @dataclass(frozen=True)
 class _Reports:
-    """Reports that count at one instant, as arrays (rows of the contribution matrix)."""
+    """Reports that count at one instant, as arrays."""
 
     ids: tuple[str, ...]
     x_m: FloatArray
@@ -247,11 +356,24 @@ class RiskEngine:
         Longest straight piece edges are cut into for the spatial index, m. Smaller pieces
         mean fewer false candidates per report but a larger index; results do not depend on
         it (integrals along pieces are exact).
+    workers
+        Threads of a full refresh (None: up to 2, the CPUs available). Results do not depend
+        on it.
     """
 
-    def __init__(self, graph: RoadGraph, config: RiskModelConfig, *, max_piece_m: float = 150.0):
+    def __init__(
+        self,
+        graph: RoadGraph,
+        config: RiskModelConfig,
+        *,
+        max_piece_m: float = 150.0,
+        workers: int | None = None,
+    ):
         if max_piece_m <= 0:
             raise ValueError("max_piece_m must be positive")
+        if workers is not None and workers < 1:
+            raise ValueError("workers must be at least 1")
+        self.workers = workers if workers is not None else max(1, min(2, os.cpu_count() or 1))
         self.graph = graph
         self.config = config
         self.max_piece_m = float(max_piece_m)
@@ -318,17 +440,43 @@ class RiskEngine:
         self._piece_uy = dy[owner] / length[owner]
         self._piece_seg = seg[owner]
         self._piece_half = float(self._piece_len.max() / 2) if owner.shape[0] else 0.0
-        mid = np.column_stack(
-            [
-                self._piece_x0 + self._piece_ux * self._piece_len / 2,
-                self._piece_y0 + self._piece_uy * self._piece_len / 2,
-            ]
-        )
-        self._piece_tree = cKDTree(mid if mid.shape[0] else np.zeros((0, 2)))
+        self._build_grid()
         with np.errstate(divide="ignore"):
             self._seg_inv_km = np.where(
                 self.segment_length_m > 0, 1000.0 / self.segment_length_m, 0.0
             )
+
+    def _build_grid(self) -> None:
+        """Sort pieces by the grid cell of their midpoint; segment -> pieces as a CSR."""
+        n = int(self._piece_len.shape[0])
+        mid_x = self._piece_x0 + self._piece_ux * self._piece_len / 2
+        mid_y = self._piece_y0 + self._piece_uy * self._piece_len / 2
+        if n:
+            x0, y0 = float(mid_x.min()), float(mid_y.min())
+            width, height = float(mid_x.max()) - x0, float(mid_y.max()) - y0
+        else:
+            x0 = y0 = width = height = 0.0
+        cell = max(_CELL_M, math.sqrt(width * height / _MAX_CELLS))
+        cols = int(width // cell) + 1
+        rows = int(height // cell) + 1
+        code = np.minimum((mid_y - y0) // cell, rows - 1).astype(np.int64) * cols + np.minimum(
+            (mid_x - x0) // cell, cols - 1
+        ).astype(np.int64)
+        order = np.argsort(code, kind="stable")
+        for name in ("_piece_x0", "_piece_y0", "_piece_len", "_piece_ux", "_piece_uy"):
+            setattr(self, name, np.ascontiguousarray(getattr(self, name)[order]))
+        self._piece_seg = np.ascontiguousarray(self._piece_seg[order])
+        self._piece_mid_x = mid_x[order]
+        self._piece_mid_y = mid_y[order]
+        self._grid_x0, self._grid_y0, self._cell_m = x0, y0, cell
+        self._grid_cols, self._grid_rows = cols, rows
+        self._cell_ptr = np.concatenate(
+            [[0], np.cumsum(np.bincount(code, minlength=rows * cols))]
+        ).astype(np.int64)
+        self._seg_pieces = np.argsort(self._piece_seg, kind="stable").astype(np.int64)
+        self._seg_piece_ptr = np.concatenate(
+            [[0], np.cumsum(np.bincount(self._piece_seg, minlength=self.segment_count))]
+        ).astype(np.int64)
 
     @property
     def edge_index(self) -> EdgeIndex:
@@ -368,20 +516,26 @@ class RiskEngine:
             float,
             n,
         )
-        cat = np.fromiter((_CATEGORY_CODE[Category(i.category)] for i in incidents), np.int64, n)
+        cat = np.fromiter((_CATEGORY_CODE[i.category] for i in incidents), np.int64, n)
         uncertainty = np.fromiter((max(0.0, float(i.uncertainty_m)) for i in incidents), float, n)
-        factors = np.fromiter(
-            (
-                cfg.severity_factor(i.severity)
-                * cfg.fatalities.factor(i.fatalities)
-                * cfg.reliability_factor(i.source_reliability)
-                * cfg.credibility_factor(i.credibility)
-                * cfg.status[ReportStatus(i.status)]
-                for i in incidents
-            ),
-            float,
-            n,
-        )
+        # Few distinct (severity, fatalities, grades, status) combinations: look each up once.
+        memo: dict[tuple[object, ...], float] = {}
+
+        def factor(i: Incident) -> float:
+            key = (i.severity, i.fatalities, i.source_reliability, i.credibility, i.status)
+            value = memo.get(key)
+            if value is None:
+                value = (
+                    cfg.severity_factor(i.severity)
+                    * cfg.fatalities.factor(i.fatalities)
+                    * cfg.reliability_factor(i.source_reliability)
+                    * cfg.credibility_factor(i.credibility)
+                    * cfg.status[ReportStatus(i.status)]
+                )
+                memo[key] = value
+            return value
+
+        factors = np.fromiter(map(factor, incidents), float, n)
         age_s = at_s - occurred
         half_life_s = self._cat_half_life_s[cat]
         counts = (
@@ -404,105 +558,331 @@ class RiskEngine:
         ids = tuple(incidents[int(k)].id for k in keep)
         return _Reports(ids, np.asarray(x), np.asarray(y), weight[keep], sigma[keep])
 
+    # -- grouping ----------------------------------------------------------------------------
+
+    def _contributions_of(
+        self,
+        ids: tuple[str, ...],
+        x_m: FloatArray,
+        y_m: FloatArray,
+        weight: FloatArray,
+        sigma_m: FloatArray,
+    ) -> _Contributions:
+        """Group reports by (point, kernel width), groups in grid-cell order (cache locality)."""
+        n = int(weight.shape[0])
+        cell = self._cell_m
+        code = np.clip((y_m - self._grid_y0) // cell, 0, self._grid_rows) * (
+            self._grid_cols + 1
+        ) + np.clip((x_m - self._grid_x0) // cell, 0, self._grid_cols)
+        order = np.lexsort((sigma_m, y_m, x_m, code))
+        xs, ys, ss = x_m[order], y_m[order], sigma_m[order]
+        first = np.ones(n, dtype=bool)
+        first[1:] = (xs[1:] != xs[:-1]) | (ys[1:] != ys[:-1]) | (ss[1:] != ss[:-1])
+        starts = np.flatnonzero(first)
+        group_of = np.empty(n, dtype=np.int64)
+        group_of[order] = np.cumsum(first) - 1
+        groups = _Groups(
+            x_m=xs[starts],
+            y_m=ys[starts],
+            sigma_m=ss[starts],
+            support_m=self._support(ss[starts]),
+            group_of=group_of,
+            member_ptr=np.append(starts, n).astype(np.int64),
+            member_row=order.astype(np.int64),
+        )
+        return _Contributions(
+            engine=self,
+            ids=ids,
+            row_of={rid: k for k, rid in enumerate(ids)},
+            weight=weight,
+            groups=groups,
+        )
+
+    def _consolidate(self, c: _Contributions) -> _Contributions:
+        """Regroup the live base reports and the added ones into fresh base groups."""
+        rows = np.arange(len(c.ids)) if c.alive is None else np.flatnonzero(c.alive)
+        g = c.groups
+        gid = g.group_of[rows]
+        extra_ids, table = c.extra_arrays()
+        return self._contributions_of(
+            tuple([c.ids[int(k)] for k in rows] + list(extra_ids)),
+            np.concatenate([g.x_m[gid], table[0]]),
+            np.concatenate([g.y_m[gid], table[1]]),
+            np.concatenate([c.weight[rows], table[4]]),
+            np.concatenate([g.sigma_m[gid], table[2]]),
+        )
+
     # -- spatial spread ----------------------------------------------------------------------
 
-    def _pairs(self, reports: _Reports) -> tuple[IntArray, IntArray, FloatArray]:
-        """(report row, segment, risk per km) for every report x piece within reach."""
-        n = reports.weight.shape[0]
-        support = self._support(reports.sigma_m)
-        order = np.argsort(support, kind="stable")
-        sorted_support = support[order]
-        rows_out: list[IntArray] = []
-        segs_out: list[IntArray] = []
-        vals_out: list[FloatArray] = []
-        lo = 0
-        while lo < n and self._piece_tree.n > 0:
-            # A batch shares one query radius: keep supports within 15 % of each other so
-            # few candidate pairs are wasted, and batches small enough to bound memory.
-            hi = int(np.searchsorted(sorted_support, sorted_support[lo] * 1.15, side="right"))
-            hi = max(lo + 1, min(hi, lo + _BATCH))
-            batch = order[lo:hi]
-            lo = hi
-            radius = float(support[batch].max()) + self._piece_half
-            points = np.column_stack([reports.x_m[batch], reports.y_m[batch]])
-            pairs = cKDTree(points).sparse_distance_matrix(
-                self._piece_tree, radius, output_type="ndarray"
+    def _candidates(
+        self, x_m: FloatArray, y_m: FloatArray, radius_m: FloatArray
+    ) -> Iterator[tuple[IntArray, IntArray]]:
+        """(point, piece) candidate pairs in chunks of about ``_CHUNK_PAIRS``.
+
+        A candidate piece has its midpoint in a grid cell that the disc of ``radius_m``
+        around the point overlaps: per cell row, one contiguous run of pieces.
+        """
+        cell, cols, rows = self._cell_m, self._grid_cols, self._grid_rows
+        if self._piece_len.shape[0] == 0:
+            return
+        for lo in range(0, int(x_m.shape[0]), _GROUP_BLOCK):
+            x, y = x_m[lo : lo + _GROUP_BLOCK], y_m[lo : lo + _GROUP_BLOCK]
+            r = radius_m[lo : lo + _GROUP_BLOCK]
+            row0 = np.maximum((y - r - self._grid_y0) // cell, 0).astype(np.int64)
+            row1 = np.minimum((y + r - self._grid_y0) // cell, rows - 1).astype(np.int64)
+            n_rows = np.maximum(row1 - row0 + 1, 0)
+            who = np.repeat(np.arange(x.shape[0], dtype=np.int64), n_rows)
+            row = (
+                row0[who] + np.arange(who.shape[0]) - np.repeat(np.cumsum(n_rows) - n_rows, n_rows)
             )
-            # Midpoint farther than reach + half the piece: the piece is out of reach.
-            near = pairs["v"] <= support[batch[pairs["i"]]] + self._piece_len[pairs["j"]] / 2
-            pairs = pairs[near]
-            row = batch[np.asarray(pairs["i"], dtype=np.int64)]
-            piece = np.asarray(pairs["j"], dtype=np.int64)
-            hit, value = self._integrate(reports, support, row, piece)
-            # Sum the pieces of each (report, segment) now: keeps the pair lists small.
-            block = sp.coo_matrix(
-                (value, (pairs["i"][hit], self._piece_seg[piece[hit]])),
-                shape=(batch.shape[0], self.segment_count),
-            ).tocsr()
-            block.sum_duplicates()
-            counts = np.diff(block.indptr)
-            rows_out.append(np.repeat(batch, counts).astype(np.int64))
-            segs_out.append(block.indices.astype(np.int64))
-            vals_out.append(block.data.astype(np.float64))
-        if not rows_out:
-            empty = np.zeros(0, dtype=np.int64)
-            return empty, empty.copy(), np.zeros(0)
-        return np.concatenate(rows_out), np.concatenate(segs_out), np.concatenate(vals_out)
+            # Half-width of the disc over the band of this cell row.
+            band = self._grid_y0 + row * cell
+            dy = np.maximum(np.maximum(band - y[who], y[who] - band - cell), 0.0)
+            rw = r[who]
+            half = np.sqrt(np.maximum(rw * rw - dy * dy, 0.0))
+            col0 = np.maximum((x[who] - half - self._grid_x0) // cell, 0).astype(np.int64)
+            col1 = np.minimum((x[who] + half - self._grid_x0) // cell, cols - 1).astype(np.int64)
+            ok = col0 <= col1
+            base = row * cols
+            start = self._cell_ptr[np.where(ok, base + col0, 0)]
+            count = np.where(ok, self._cell_ptr[np.where(ok, base + col1 + 1, 0)] - start, 0)
+            total = np.cumsum(count)
+            if total.shape[0] == 0 or total[-1] == 0:
+                continue
+            cuts = np.searchsorted(total, np.arange(_CHUNK_PAIRS, int(total[-1]), _CHUNK_PAIRS))
+            bounds = [0, *np.unique(cuts + 1).tolist(), int(total.shape[0])]
+            for a, b in itertools.pairwise(bounds):
+                if b <= a:
+                    continue
+                cnt = count[a:b]
+                size = int(cnt.sum())
+                if size == 0:
+                    continue
+                shift = np.repeat(start[a:b] - (np.cumsum(cnt) - cnt), cnt)
+                piece = shift + np.arange(size, dtype=np.int64)
+                yield lo + np.repeat(who[a:b], cnt), piece
 
-    def _integrate(
-        self, reports: _Reports, support: FloatArray, row: IntArray, piece: IntArray
-    ) -> tuple[IntArray, FloatArray]:
-        """Risk per km that (report, piece) pairs add to the pieces' segments.
+    def _unit_values(
+        self,
+        x_m: FloatArray,
+        y_m: FloatArray,
+        sigma_m: FloatArray,
+        support_m: FloatArray,
+        point: IntArray,
+        piece: IntArray,
+    ) -> FloatArray:
+        """Unit-weight kernel integrated along each (point, piece) pair (dimensionless, >= 0).
 
-        Returns the positions (into ``row``/``piece``) of the pairs that add something and
-        their values. The kernel, cut off at the report's support ``R``, is integrated in
-        closed form along the straight piece: with ``d`` the distance from the report to the
-        piece's line and ``[a, b]`` the piece's extent along it (from the foot of the
-        perpendicular, clipped to the chord ``|t| <= sqrt(R^2 - d^2)``), the Gaussian gives
-        ``exp(-d^2 / 2 s^2) (Phi(b / s) - Phi(a / s))`` and the Epanechnikov
-        ``3 / 4R ((1 - d^2 / R^2)(b - a) - (b^3 - a^3) / 3R^2)``.
+        The kernel, cut off at the support ``R``, is integrated in closed form along the
+        straight piece: with ``d`` the distance from the point to the piece's line and
+        ``[a, b]`` the piece's extent along it (from the foot of the perpendicular, clipped to
+        the chord ``|t| <= sqrt(R^2 - d^2)``), the Gaussian gives ``exp(-d^2 / 2 s^2)
+        (Phi(b / s) - Phi(a / s))`` and the Epanechnikov ``3 / 4R^3 (b - a) (R^2 - d^2 -
+        (a^2 + ab + b^2) / 3)``; pieces out of reach get ``b <= a``, hence 0.
         """
         ux, uy = self._piece_ux[piece], self._piece_uy[piece]
-        vx = reports.x_m[row] - self._piece_x0[piece]
-        vy = reports.y_m[row] - self._piece_y0[piece]
+        vx = x_m[point]
+        vx -= self._piece_x0[piece]
+        vy = y_m[point]
+        vy -= self._piece_y0[piece]
         along = vx * ux
         along += vy * uy
-        perp2 = vx * vx
-        perp2 += vy * vy
-        perp2 -= along * along
-        np.maximum(perp2, 0.0, out=perp2)
-        reach = support[row]
+        cross = vx * uy
+        cross -= vy * ux
+        perp2 = np.square(cross, out=cross)
+        reach = support_m[point]
         chord2 = reach * reach
         chord2 -= perp2
-        pos = np.flatnonzero(chord2 > 0)
-        along, perp2, chord2, reach = along[pos], perp2[pos], chord2[pos], reach[pos]
+        np.maximum(chord2, 0.0, out=chord2)
         half_chord = np.sqrt(chord2)
-        a = np.maximum(-along, -half_chord)
-        b = np.minimum(self._piece_len[piece[pos]] - along, half_chord)
-        keep = b > a
-        pos, a, b, perp2, reach = pos[keep], a[keep], b[keep], perp2[keep], reach[keep]
-        r = row[pos]
+        b = self._piece_len[piece] - along
+        np.minimum(b, half_chord, out=b)
+        np.negative(along, out=along)
+        np.negative(half_chord, out=half_chord)
+        a = np.maximum(along, half_chord, out=along)
         if self.config.kernel.shape == "gaussian":
-            inv_sigma = 1.0 / reports.sigma_m[r]
-            mass = ndtr(b * inv_sigma)
-            mass -= ndtr(a * inv_sigma)
-            perp2 *= inv_sigma * inv_sigma
-            perp2 *= -0.5
-            integral = np.exp(perp2)
-            integral *= mass
-        else:
-            inv2 = 1.0 / (reach * reach)
-            integral = (1 - perp2 * inv2) * (b - a) - (b**3 - a**3) * inv2 / 3
-            integral *= 0.75 / reach
-        np.maximum(integral, 0.0, out=integral)
-        integral *= reports.weight[r]
-        integral *= self._seg_inv_km[self._piece_seg[piece[pos]]]
-        return pos, np.asarray(integral, dtype=np.float64)
+            inv_sigma = 1.0 / sigma_m[point]
+            b *= inv_sigma
+            a *= inv_sigma
+            value = ndtr(b)
+            value -= ndtr(a)
+            inv_sigma *= inv_sigma
+            inv_sigma *= -0.5
+            perp2 *= inv_sigma
+            value *= np.exp(perp2, out=perp2)
+            return np.asarray(np.maximum(value, 0.0, out=value), dtype=np.float64)
+        width = np.maximum(b - a, 0.0)
+        inner = a * a
+        inner += a * b
+        inner += b * b
+        inner /= 3.0
+        np.subtract(chord2, inner, out=inner)
+        inner *= width
+        inner *= 0.75 / reach**3
+        return np.asarray(np.maximum(inner, 0.0, out=inner), dtype=np.float64)
 
-    def _matrix(self, reports: _Reports) -> sp.csc_matrix:
-        rows, segs, vals = self._pairs(reports)
-        shape = (reports.weight.shape[0], self.segment_count)
-        return sp.csc_matrix((vals, (rows, segs)), shape=shape)
+    def _group_values(self, c: _Contributions, group_weight: FloatArray) -> FloatArray:
+        """Risk per km of every segment from the base groups weighted by ``group_weight``.
+
+        Blocks of groups go to ``workers`` threads (numpy and ``ndtr`` release the GIL); their
+        partial sums are added in block order, so the result does not depend on scheduling.
+        """
+        g = c.groups
+        radius = g.support_m + self._piece_half + _EPS_M
+        n = g.count
+        size = max(64, min(_GROUP_BLOCK, -(-n // (4 * self.workers))))
+
+        def block(lo: int) -> FloatArray:
+            sl = slice(lo, lo + size)
+            x, y, sigma, support = g.x_m[sl], g.y_m[sl], g.sigma_m[sl], g.support_m[sl]
+            weight = group_weight[sl]
+            sums = np.zeros(self.segment_count)
+            for point, piece in self._candidates(x, y, radius[sl]):
+                value = self._unit_values(x, y, sigma, support, point, piece)
+                value *= weight[point]
+                sums += np.bincount(
+                    self._piece_seg[piece], weights=value, minlength=self.segment_count
+                )
+            return sums
+
+        starts = range(0, n, size)
+        total = np.zeros(self.segment_count)
+        if self.workers > 1 and len(starts) > 1:
+            with ThreadPoolExecutor(self.workers, thread_name_prefix="risk") as pool:
+                for part in pool.map(block, starts):
+                    total += part
+        else:
+            for lo in starts:
+                total += block(lo)
+        total *= self._seg_inv_km
+        return total
+
+    def _changes(
+        self, x_m: FloatArray, y_m: FloatArray, sigma_m: FloatArray, weight: FloatArray
+    ) -> tuple[IntArray, FloatArray, FloatArray]:
+        """Segments these kernels reach, and the risk per km they add and take away.
+
+        Returns sorted segments, the risk per km of the positive weights on each and that of
+        the negative weights (as a positive number).
+        """
+        support = self._support(sigma_m)
+        seg_parts: list[IntArray] = []
+        value_parts: list[FloatArray] = []
+        for point, piece in self._candidates(x_m, y_m, support + self._piece_half + _EPS_M):
+            value = self._unit_values(x_m, y_m, sigma_m, support, point, piece)
+            hit = value > 0
+            seg_parts.append(self._piece_seg[piece[hit]])
+            value_parts.append(value[hit] * weight[point[hit]])
+        if not seg_parts:
+            return np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0)
+        segments, inverse = np.unique(np.concatenate(seg_parts), return_inverse=True)
+        value = np.concatenate(value_parts)
+        inverse = inverse.ravel()
+        n = segments.shape[0]
+        gain = np.bincount(inverse, weights=np.maximum(value, 0.0), minlength=n).astype(np.float64)
+        loss = np.bincount(inverse, weights=np.maximum(-value, 0.0), minlength=n).astype(np.float64)
+        inv_km = self._seg_inv_km[segments]
+        return segments.astype(np.int64), gain * inv_km, loss * inv_km
+
+    def _pairs_at(
+        self, c: _Contributions, segments: IntArray
+    ) -> Iterator[tuple[bool, IntArray, IntArray, FloatArray]]:
+        """Live kernels reaching the given segments: (base?, piece, group, unit value > 0).
+
+        ``group`` indexes the base groups when ``base`` is True, else the added reports.
+        """
+        starts = self._seg_piece_ptr[segments]
+        counts = self._seg_piece_ptr[segments + 1] - starts
+        idx = np.repeat(starts - (np.cumsum(counts) - counts), counts) + np.arange(counts.sum())
+        pieces = self._seg_pieces[idx]
+        mx, my = self._piece_mid_x[pieces], self._piece_mid_y[pieces]
+        margin = self._piece_half
+        g = c.groups
+        q, p = c.base_index().pairs(mx, my, margin)
+        value = self._unit_values(g.x_m, g.y_m, g.sigma_m, g.support_m, p, pieces[q])
+        hit = value > 0
+        yield True, pieces[q[hit]], p[hit], value[hit]
+        if c.extra:
+            _, table = c.extra_arrays()
+            q, p = c.extra_index().pairs(mx, my, margin)
+            value = self._unit_values(table[0], table[1], table[2], table[3], p, pieces[q])
+            hit = value > 0
+            yield False, pieces[q[hit]], p[hit], value[hit]
+
+    def _segment_sums(self, c: _Contributions, segments: IntArray) -> FloatArray:
+        """Risk per km of the given (sorted, unique) segments from the live reports."""
+        sums = np.zeros(segments.shape[0])
+        if segments.shape[0] == 0:
+            return sums
+        group_weight = c.group_weight()
+        extra_weight = c.extra_arrays()[1][4] if c.extra else np.zeros(0)
+        for base, piece, group, value in self._pairs_at(c, segments):
+            value = value * (group_weight[group] if base else extra_weight[group])
+            pos = np.searchsorted(segments, self._piece_seg[piece])
+            sums += np.bincount(pos, weights=value, minlength=segments.shape[0])
+        sums *= self._seg_inv_km[segments]
+        return sums
+
+    def _explain(
+        self, c: _Contributions, segments: IntArray, top: int
+    ) -> list[list[tuple[str, float]]]:
+        """Top ``(report id, share)`` of each of the (sorted, unique) segments."""
+        seg_parts: list[IntArray] = []
+        report_parts: list[IntArray] = []
+        value_parts: list[FloatArray] = []
+        n_base = len(c.ids)
+        g = c.groups
+        weight = c.live_weight()
+        for base, piece, group, value in self._pairs_at(c, segments):
+            pos = np.searchsorted(segments, self._piece_seg[piece])
+            if base:
+                starts = g.member_ptr[group]
+                counts = g.member_ptr[group + 1] - starts
+                idx = np.repeat(starts - (np.cumsum(counts) - counts), counts)
+                rows = g.member_row[idx + np.arange(counts.sum())]
+                seg_parts.append(np.repeat(pos, counts))
+                report_parts.append(rows)
+                value_parts.append(np.repeat(value, counts) * weight[rows])
+            else:
+                seg_parts.append(pos)
+                report_parts.append(n_base + group)
+                value_parts.append(value * c.extra_arrays()[1][4][group])
+        out: list[list[tuple[str, float]]] = [[] for _ in range(segments.shape[0])]
+        if not seg_parts:
+            return out
+        seg = np.concatenate(seg_parts)
+        report = np.concatenate(report_parts)
+        value = np.concatenate(value_parts)
+        keep = value > 0
+        span = n_base + len(c.extra)
+        # One entry per (segment, report): a report reaches a segment through several pieces.
+        key, inverse = np.unique(seg[keep] * span + report[keep], return_inverse=True)
+        summed = np.bincount(inverse.ravel(), weights=value[keep]).astype(np.float64)
+        seg, report = key // span, key % span
+        order = np.lexsort((-summed, seg))
+        seg, report, summed = seg[order], report[order], summed[order]
+        bounds = np.searchsorted(seg, np.arange(segments.shape[0] + 1))
+        totals = np.bincount(seg, weights=summed, minlength=segments.shape[0])
+        extra_ids = c.extra_arrays()[0] if c.extra else ()
+        for k in range(segments.shape[0]):
+            lo, hi = int(bounds[k]), int(bounds[k + 1])
+            if hi <= lo:
+                continue
+            total = float(totals[k])
+            # Take the top entries and every entry tied with the last one, then order by id.
+            end = min(hi, lo + top)
+            while end < hi and summed[end] == summed[end - 1]:
+                end += 1
+            entries = [
+                (
+                    c.ids[r] if r < n_base else extra_ids[r - n_base],
+                    float(v),
+                )
+                for r, v in zip(report[lo:end].tolist(), summed[lo:end].tolist(), strict=True)
+            ]
+            entries.sort(key=lambda item: (-item[1], item[0]))
+            out[k] = [(rid, v / total) for rid, v in entries[:top]]
+        return out
 
     # -- zones -------------------------------------------------------------------------------
 
@@ -569,16 +949,10 @@ class RiskEngine:
         """
         _check_aware(at)
         reports = self._reports(incidents, at)
-        matrix = self._matrix(reports)
-        segment_risk = np.asarray(matrix.sum(axis=0), dtype=np.float64).ravel()
-        contributions = _Contributions(
-            ids=reports.ids,
-            row_of={rid: k for k, rid in enumerate(reports.ids)},
-            matrix=matrix,
-            x_m=reports.x_m,
-            y_m=reports.y_m,
-            reach_m=self._support(reports.sigma_m),
+        contributions = self._contributions_of(
+            reports.ids, reports.x_m, reports.y_m, reports.weight, reports.sigma_m
         )
+        segment_risk = self._group_values(contributions, contributions.group_weight())
         blocked, multiplier, floor, code, zone_ids = self._zone_state(zones, at)
         night = self.config.night.factor_at(at)
         edge_multiplier = multiplier * night
@@ -628,42 +1002,52 @@ class RiskEngine:
             The updated field; ``field`` itself is unchanged.
         """
         c = field._contributions
-        dead = set(c.dead)
+        alive = np.ones(len(c.ids), dtype=bool) if c.alive is None else c.alive.copy()
+        dead = c.dead
         extra = dict(c.extra)
-        touched: list[IntArray] = []
+        changed: list[tuple[float, float, float, float]] = []  # x, y, sigma, signed weight
+        g = c.groups
 
         def drop(report_id: str) -> None:
+            nonlocal dead
             if report_id in extra:
-                touched.append(extra.pop(report_id)[0])
+                x, y, sigma, weight = extra.pop(report_id)
+                changed.append((x, y, sigma, -weight))
                 return
             row = c.row_of.get(report_id)
-            if row is not None and row not in dead:
-                touched.append(self._segments_near(c.x_m[row], c.y_m[row], c.reach_m[row]))
-                dead.add(row)
+            if row is not None and alive[row]:
+                k = int(g.group_of[row])
+                where = (float(g.x_m[k]), float(g.y_m[k]), float(g.sigma_m[k]))
+                changed.append((*where, -float(c.weight[row])))
+                alive[row] = False
+                dead += 1
 
         for report_id in remove:
             drop(report_id)
         for incident in add:
             drop(incident.id)
         reports = self._reports(list(add), field.computed_at)
-        if reports.weight.shape[0]:
-            rows, segs, vals = self._pairs(reports)
-            reach = self._support(reports.sigma_m)
-            for k, report_id in enumerate(reports.ids):
-                mine = rows == k
-                s, v = segs[mine], vals[mine]
-                order = np.argsort(s, kind="stable")
-                s, v = s[order], v[order]
-                uniq, start = np.unique(s, return_index=True)
-                where = (float(reports.x_m[k]), float(reports.y_m[k]), float(reach[k]))
-                extra[report_id] = (uniq, np.add.reduceat(v, start) if uniq.size else v, where)
-                touched.append(uniq)
-        new = replace(c, dead=frozenset(dead), extra=extra)
-        if len(extra) > _MAX_EXTRA or len(dead) > max(_MAX_EXTRA, len(c.ids) // 4):
-            new = _consolidate(new)
-        affected = np.unique(np.concatenate(touched)) if touched else np.zeros(0, dtype=np.int64)
+        for k, report_id in enumerate(reports.ids):
+            where = (float(reports.x_m[k]), float(reports.y_m[k]), float(reports.sigma_m[k]))
+            extra[report_id] = (*where, float(reports.weight[k]))
+            changed.append((*where, float(reports.weight[k])))
+        new = replace(c, alive=alive, dead=dead, extra=extra, cache={})
+        if len(extra) > _MAX_EXTRA or dead > max(_MAX_EXTRA, len(c.ids) // 4):
+            new = self._consolidate(new)
         segment_risk = field.segment_risk_per_km.copy()
-        segment_risk[affected] = new.column_sums(affected)
+        if changed:
+            table = np.array(changed, dtype=np.float64)
+            affected, gain, loss = self._changes(table[:, 0], table[:, 1], table[:, 2], table[:, 3])
+            before = segment_risk[affected]
+            after = before + gain
+            after -= loss
+            # Removing most of a segment's risk leaves rounding residue (never an exact 0):
+            # recompute such segments from the live reports instead.
+            exact = (loss > 0) & (after <= _CANCELLATION * (before + gain))
+            after[exact] = self._segment_sums(new, affected[exact])
+            segment_risk[affected] = after
+        else:
+            affected = np.zeros(0, dtype=np.int64)
         risk = field.edge_risk_per_km.copy()
         edges = self._edges_of_segments(affected)
         risk[edges] = (
@@ -693,11 +1077,6 @@ class RiskEngine:
             _edge_floor=floor,
         )
 
-    def _segments_near(self, x_m: float, y_m: float, reach_m: float) -> IntArray:
-        """Segments with a piece within ``reach_m`` of a point (a superset of those reached)."""
-        pieces = self._piece_tree.query_ball_point([x_m, y_m], reach_m + self._piece_half)
-        return np.unique(self._piece_seg[np.asarray(pieces, dtype=np.int64)])
-
     def _support(self, sigma_m: FloatArray) -> FloatArray:
         kernel = self.config.kernel
         if kernel.shape == "epanechnikov":
@@ -711,38 +1090,6 @@ class RiskEngine:
         counts = self._seg_edge_ptr[segments + 1] - starts
         idx = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
         return np.asarray(self._seg_edge_order[idx], dtype=np.int64)
-
-
-def _consolidate(c: _Contributions) -> _Contributions:
-    """Fold removed rows and added reports back into one matrix."""
-    dead = np.fromiter(c.dead, dtype=np.int64, count=len(c.dead))
-    alive_mask = np.ones(len(c.ids), dtype=bool)
-    alive_mask[dead] = False
-    alive = np.flatnonzero(alive_mask)
-    n_seg = c.matrix.shape[1]
-    extra_ids = list(c.extra)
-    rows = [np.full(v[0].shape[0], k, dtype=np.int64) for k, v in enumerate(c.extra.values())]
-    added = sp.csr_matrix(
-        (
-            np.concatenate([v[1] for v in c.extra.values()] or [np.zeros(0)]),
-            (
-                np.concatenate(rows or [np.zeros(0, dtype=np.int64)]),
-                np.concatenate([v[0] for v in c.extra.values()] or [np.zeros(0, dtype=np.int64)]),
-            ),
-        ),
-        shape=(len(extra_ids), n_seg),
-    )
-    matrix = sp.vstack([c.matrix.tocsr()[alive], added], format="csc")
-    ids = tuple([c.ids[int(k)] for k in alive] + extra_ids)
-    where = np.array([v[2] for v in c.extra.values()]).reshape(-1, 3)
-    return _Contributions(
-        ids=ids,
-        row_of={rid: k for k, rid in enumerate(ids)},
-        matrix=sp.csc_matrix(matrix),
-        x_m=np.concatenate([c.x_m[alive], where[:, 0]]),
-        y_m=np.concatenate([c.y_m[alive], where[:, 1]]),
-        reach_m=np.concatenate([c.reach_m[alive], where[:, 2]]),
-    )
 
 
 def _check_aware(at: datetime) -> None:

@@ -77,8 +77,9 @@ def risk_features(
     keep = (own > partner_risk) | ((own == partner_risk) & (edges < reverse))
     edges = edges[keep]
     edges = edges[np.argsort(-risk[edges], kind="stable")]
+    explained = field.contributors_many(edges, top=top)
     features: list[dict[str, Any]] = []
-    for edge in edges.tolist():
+    for edge, reports in zip(edges.tolist(), explained, strict=True):
         value = float(risk[edge])
         features.append(
             {
@@ -91,7 +92,7 @@ def risk_features(
                     "risk": round(value, ndigits),
                     "level": field.level_of(value).value,
                     "street": graph.street(edge),
-                    "reports": [rid for rid, _ in field.contributors(edge, top=top)],
+                    "reports": [rid for rid, _ in reports],
                 },
             }
         )
