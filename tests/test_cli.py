@@ -14,7 +14,7 @@ import pytest
 SHARED_OSM = Path(__file__).resolve().parents[2] / "shared" / "data" / "osm"
 CORRIDORS = Path(sys.executable).parent / "corridors"
 
-# A tiny drivable square of four streets with a footway across it (the footway must not become an edge).
+# A tiny drivable square of four streets, and a footway across it that must not become an edge.
 TINY_OSM = """<?xml version="1.0" encoding="UTF-8"?>
 <osm version="0.6" generator="test">
   <node id="1" lat="18.5400" lon="-72.3400" version="1" timestamp="2026-10-01T00:00:00Z"/>
@@ -99,7 +99,9 @@ def test_missing_file_and_bad_arguments(tmp_path: Path) -> None:
         "no such file",
     )
     assert_one_line_error(run("graph", "fetch", data_dir=tmp_path), "--place or --bbox")
-    assert_one_line_error(run("graph", "fetch", "--bbox", "1,2,3", data_dir=tmp_path), "minlon,minlat,maxlon,maxlat")
+    assert_one_line_error(
+        run("graph", "fetch", "--bbox", "1,2,3", data_dir=tmp_path), "minlon,minlat,maxlon,maxlat"
+    )
     assert_one_line_error(
         run("route", "--from", "x", "--to", "-72.34,18.55", data_dir=tmp_path), "LON,LAT"
     )

@@ -53,7 +53,6 @@ LOOPBACK = {"127.0.0.1", "localhost", "[::1]", "::1"}
 RECOMMENDATIONS = {"none", "police_escort", "armed_escort", "do_not_travel"}
 
 
-
 #: Runs the ``corridors`` console script in this interpreter.
 _CLI = "import sys; from corridors.cli import main; sys.argv[0] = 'corridors'; main()"
 
