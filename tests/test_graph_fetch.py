@@ -200,13 +200,6 @@ def test_fetch_bad_arguments(fake_osm: FakeOSM, kwargs: dict[str, Any]) -> None:
     assert fake_osm.calls == []
 
 
-def test_sources_fetch_graph_is_the_same_entry_point(fake_osm: FakeOSM) -> None:
-    from corridors.graph import sources
-
-    a = sources.fetch_graph(place=PLACE, built_at=BUILT_AT)
-    _same_graph(a, fetch_graph(place=PLACE, built_at=BUILT_AT))
-
-
 def test_fetch_restores_osmnx_settings(fake_osm: FakeOSM) -> None:
     import osmnx
 

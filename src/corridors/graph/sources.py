@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import osmium
 
@@ -29,10 +29,7 @@ from corridors.graph.osm_filter import (
 )
 from corridors.graph.ways import WayTable, WayTableBuilder
 
-if TYPE_CHECKING:
-    from corridors.graph.model import RoadGraph
-
-__all__ = ["OSM_FILE_SUFFIXES", "fetch_graph", "fetch_ways", "read_osm_file"]
+__all__ = ["OSM_FILE_SUFFIXES", "fetch_ways", "read_osm_file"]
 
 #: File name endings read by :func:`read_osm_file`, with the osmium format string.
 OSM_FILE_SUFFIXES: Mapping[str, str] = {
@@ -318,40 +315,3 @@ def fetch_ways(
     if table.way_count == 0:
         raise GraphBuildError(f"no drivable road found for {place or bbox}")
     return table, source
-
-
-def fetch_graph(
-    *,
-    built_at: datetime,
-    place: str | None = None,
-    bbox: tuple[float, float, float, float] | None = None,
-    include_tracks: bool = False,
-) -> RoadGraph:
-    """Download and build a graph; the same as :func:`corridors.graph.build.fetch_graph`.
-
-    Parameters
-    ----------
-    built_at
-        Build time (aware UTC).
-    place
-        Place name for Nominatim.
-    bbox
-        ``(west, south, east, north)`` in degrees, instead of ``place``.
-    include_tracks
-        Keep ``highway=track`` ways.
-
-    Returns
-    -------
-    RoadGraph
-        The built graph.
-
-    Raises
-    ------
-    GraphBuildError
-        Bad arguments, failed download, or no drivable road.
-    """
-    from corridors.graph import build  # build imports this module: import at call time
-
-    return build.fetch_graph(
-        built_at=built_at, place=place, bbox=bbox, include_tracks=include_tracks
-    )

@@ -15,9 +15,8 @@ from pathlib import Path
 from corridors.config import Settings
 from corridors.errors import ConfigError
 from corridors.graph import cache
-from corridors.graph.build import build_graph_from_file
+from corridors.graph.build import build_graph_from_file, fetch_graph
 from corridors.graph.model import RoadGraph
-from corridors.graph.sources import fetch_graph
 
 __all__ = [
     "build_and_activate",
