@@ -17,7 +17,8 @@ random over the past week. Each measurement runs in its own subprocess, so its p
 peak minus the RSS just before the refresh. "add ms" is the median time of
 ``RiskEngine.updated(field, add=[one report])``. The baseline is the pre-grouping engine:
 one report at a time, a dual-tree query per batch of reports, a report x segment sparse
-matrix (kept here only, for comparison). Prints a markdown table.
+matrix (kept here only, for comparison). Prints a markdown table. ``--acute-only`` measures
+the model without its chronic term (each violent report then has one kernel instead of two).
 """
 
 from __future__ import annotations
@@ -175,7 +176,7 @@ def _baseline_compute(engine: Any, tree: Any, incidents: list[Any]) -> FloatArra
 # ---------------------------------------------------------------------------------------------
 
 
-def _child(size: int, layout: str, method: str) -> dict[str, Any]:
+def _child(size: int, layout: str, method: str, acute_only: bool = False) -> dict[str, Any]:
     from dataclasses import replace
 
     from scipy.spatial import cKDTree
@@ -186,7 +187,12 @@ def _child(size: int, layout: str, method: str) -> dict[str, Any]:
     from corridors.risk.engine import RiskEngine
 
     graph = synthetic_city(175, 175, seed=1)
-    engine = RiskEngine(graph, load_risk_model(SHIPPED_DATA_DIR / "risk-model.toml"))
+    config = load_risk_model(SHIPPED_DATA_DIR / "risk-model.toml")
+    if acute_only:  # the model without its chronic term (as before 2026-11-3)
+        config = config.model_copy(
+            update={"chronic": config.chronic.model_copy(update={"weight": 0.0})}
+        )
+    engine = RiskEngine(graph, config)
     incidents = _incidents(size, layout, graph.meta.bbox, seed=size)
     points = len({(i.lon, i.lat) for i in incidents})
     out: dict[str, Any] = {"edges": graph.edge_count, "points": points}
@@ -227,8 +233,10 @@ def _child(size: int, layout: str, method: str) -> dict[str, Any]:
     return out
 
 
-def _run(size: int, layout: str, method: str) -> dict[str, Any]:
+def _run(size: int, layout: str, method: str, acute_only: bool) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--child", str(size), layout, method]
+    if acute_only:
+        cmd.append("--acute-only")
     done = subprocess.run(cmd, check=True, capture_output=True, text=True)
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
@@ -242,11 +250,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--baseline-max", type=int, default=100000, help="largest size run with the baseline"
     )
+    parser.add_argument(
+        "--acute-only", action="store_true", help="the model without its chronic term"
+    )
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         size, layout, method = args.child
-        print(json.dumps(_child(int(size), layout, method)))
+        print(json.dumps(_child(int(size), layout, method, args.acute_only)))
         return 0
     print(
         "| layout | reports | distinct points | groups | full compute s | peak MB (delta) "
@@ -255,13 +266,13 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for layout in args.layouts:
         for size in args.sizes:
-            new = _run(size, layout, "engine")
+            new = _run(size, layout, "engine", args.acute_only)
             row = (
                 f"| {layout} | {size:,} | {new['points']:,} | {new['groups']:,} | {new['s']:.3f} "
                 f"| {new['peak_mb']:.0f} ({new['delta_mb']:.0f}) | {new['add_ms']:.2f} "
             )
             if size <= args.baseline_max:
-                old = _run(size, layout, "baseline")
+                old = _run(size, layout, "baseline", args.acute_only)
                 row += (
                     f"| {old['s']:.3f} | {old['peak_mb']:.0f} ({old['delta_mb']:.0f}) "
                     f"| {old['s'] / new['s']:.1f}x | {old['max_rel_diff']:.1e} |"

@@ -1,18 +1,35 @@
-"""Routing core benchmark: CCH queries vs the osmnx baseline, customisation, memory.
+"""Routing benchmark: core queries vs osmnx, POST /v1/routes end to end, refresh, memory.
 
-Run ``.venv/bin/python bench/routing.py`` (add ``--quick`` for small graphs only). Each
-graph is benchmarked in its own subprocess so peak memory (``ru_maxrss``) is per graph:
+Run ``.venv/bin/python bench/routing.py`` (``--quick`` for a 10k-node city and fewer
+reports). Graphs:
 
 - the real extract ``../shared/data/osm/valhalla-baltimore.osm.pbf`` (skipped when absent),
 - synthetic cities of ~100k and ~1M nodes (``corridors.graph.synthetic.synthetic_city``).
 
-Per graph: build time, CCH order+contraction time, customisation of the 6 risk-aversion
-metrics, a partial update of a few hundred arcs (a new report), core query p50/p95 (CCH,
-point-on-edge to point-on-edge, as the planner calls it), ``plan_routes`` p50 (recommended
-route with its summary), and the baseline ``osmnx.routing.shortest_path`` (networkx
-Dijkstra on a MultiDiGraph) on the same graph and weights; speedup = baseline p50 / core
-p50. Peak memory is read before the networkx baseline graph is built (the service never
-builds it); the baseline is skipped at 1M nodes unless ``--baseline-1m``.
+Each graph is built once in a throw-away subprocess and saved as a graph cache (``.npz``),
+then benchmarked in a fresh subprocess that loads it, as the service does, so peak memory
+(``ru_maxrss``) belongs to that graph alone. In that process:
+
+1. the CCH (node order + contraction) is built and timed;
+2. a :class:`~corridors.services.runtime.Runtime` is made around the graph, a temporary
+   SQLite database and a fixed clock (it reuses the CCH; its own risk-aversion metrics are
+   customised), with the real FastAPI app (``create_app``) in-process (``TestClient``);
+3. risk refresh: 1k, 10k then 100k random reports are bulk-inserted through the store and
+   :meth:`RiskState.refresh_now` is timed, split into the risk field compute
+   (``RiskEngine.compute``) and the routing metric update (``RoutingState.refresh``);
+4. report-to-route (after the 10k refresh, background refresher started): time from a
+   ``POST /v1/reports`` returning 201 to a ``POST /v1/routes`` answer that reflects it
+   (exposure up on a route through the report), i.e. ``wait_fresh`` + route;
+5. ``POST /v1/routes`` end to end p50/p95 between random points of the graph, with
+   ``alternatives=0`` and ``alternatives=2`` (10k reports stored);
+6. core query p50/p95: ``CCHEngine.route`` point-on-edge to point-on-edge on the balanced
+   (0.5) metric, as the planner calls it;
+7. peak RSS (read here, before the baseline graph is built: the service never builds it);
+8. baseline: ``osmnx.routing.shortest_path`` (networkx Dijkstra on a MultiDiGraph) on the
+   same graph and weights, node to node; speedup = baseline p50 / CCH node-to-node p50.
+   Skipped at 1M nodes unless ``--baseline-1m``.
+
+Prints markdown tables.
 """
 
 from __future__ import annotations
@@ -22,204 +39,497 @@ import itertools
 import multiprocessing as mp
 import resource
 import sys
+import tempfile
 import time
-from dataclasses import dataclass
-from datetime import UTC, datetime
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
-
-from corridors.graph.model import RoadGraph
-from corridors.routing.costs import CostModel
-from corridors.routing.engine import CCHEngine
-from corridors.routing.planner import RoutingState, plan_routes
-
-FloatArray = npt.NDArray[np.float64]
-BoolArray = npt.NDArray[np.bool_]
 
 REAL = (
     Path(__file__).resolve().parents[2] / "shared" / "data" / "osm" / "valhalla-baltimore.osm.pbf"
 )
-AT = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class _Risk:
-    edge_risk_per_km: FloatArray
-    edge_blocked: BoolArray
-
-    def contributors(self, edge: int) -> list[tuple[str, float]]:
-        return [("bench", 1.0)] if self.edge_risk_per_km[edge] > 0 else []
-
-
-@dataclass(frozen=True)
-class _Snap:
-    edge: int
-    fraction: float
-
-
-def _risk_field(graph: RoadGraph, seed: int, blobs: int = 200) -> _Risk:
-    """Risk per km from random Gaussian blobs (300 m wide) over the graph."""
-    rng = np.random.default_rng(seed)
-    proj = graph.projection
-    x, y = proj.to_xy(graph.node_lon[graph.edge_tail], graph.node_lat[graph.edge_tail])
-    risk = np.zeros(graph.edge_count)
-    centres = rng.integers(0, graph.edge_count, blobs)
-    for c in centres.tolist():
-        d2 = (x - x[c]) ** 2 + (y - y[c]) ** 2
-        near = d2 < (900.0**2)
-        risk[near] += rng.uniform(1, 5) * np.exp(-d2[near] / (2 * 300.0**2))
-    return _Risk(risk, np.zeros(graph.edge_count, dtype=np.bool_))
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+SIDES = {"10k": 100, "100k": 316, "1M": 1000}
+CATEGORIES = (
+    ("armed_clash", 0.30),
+    ("attack", 0.25),
+    ("abduction", 0.10),
+    ("looting", 0.08),
+    ("arson", 0.07),
+    ("roadblock", 0.08),
+    ("extortion_checkpoint", 0.04),
+    ("riot", 0.04),
+    ("protest", 0.04),
+)
 
 
 def _pct(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values), q))
+    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
 
 
-def _load(name: str) -> RoadGraph:
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _prepare(name: str, path: str) -> None:
+    """Build graph ``name`` and save it as a cache file (in a throw-away process)."""
+    from corridors.graph.cache import save_graph
+
     if name == "real":
         from corridors.graph.build import build_graph_from_file
 
-        return build_graph_from_file(REAL, built_at=AT)
-    from corridors.graph.synthetic import synthetic_city
+        graph = build_graph_from_file(REAL, built_at=NOW)
+    else:
+        from corridors.graph.synthetic import synthetic_city
 
-    side = {"100k": 316, "1M": 1000, "10k": 100}[name]
-    return synthetic_city(side, side, seed=1)
+        graph = synthetic_city(SIDES[name], SIDES[name], seed=1)
+    save_graph(graph, Path(path))
 
 
-def _bench_one(name: str, queries: int, baseline_queries: int, baseline: bool) -> dict[str, Any]:
-    out: dict[str, Any] = {"graph": name}
-    t0 = time.perf_counter()
-    graph = _load(name)
-    out["build_s"] = time.perf_counter() - t0
-    out["nodes"], out["edges"] = graph.node_count, graph.edge_count
-    risk = _risk_field(graph, 7)
-    t0 = time.perf_counter()
-    engine = CCHEngine(graph)
-    out["cch_build_s"] = time.perf_counter() - t0
-    model = CostModel()
-    t0 = time.perf_counter()
-    state = RoutingState(graph, risk, cost_model=model, high_risk_per_km=2.0, engine=engine)
-    out["customise_all_s"] = time.perf_counter() - t0
-    out["customise_one_s"] = out["customise_all_s"] / len(model.levels)
-    # A new report: raise risk on ~300 clustered edges -> partial updates on every level.
-    rng = np.random.default_rng(3)
-    proj = graph.projection
-    x, y = proj.to_xy(graph.node_lon[graph.edge_tail], graph.node_lat[graph.edge_tail])
-    c = int(rng.integers(graph.edge_count))
-    near = np.argsort((x - x[c]) ** 2 + (y - y[c]) ** 2)[:300]
-    bumped = risk.edge_risk_per_km.copy()
-    bumped[near] += 3.0
-    t0 = time.perf_counter()
-    stats = state.refresh(_Risk(bumped, risk.edge_blocked))
-    out["refresh_300_edges_s"] = time.perf_counter() - t0
-    out["refresh_mode"] = ",".join(sorted({s.mode for s in stats.values()}))
-
-    pairs = [
-        (
-            _Snap(int(rng.integers(graph.edge_count)), float(rng.uniform())),
-            _Snap(int(rng.integers(graph.edge_count)), float(rng.uniform())),
-        )
-        for _ in range(queries)
+def _report_rows(
+    graph: Any, count: int, rng: np.random.Generator, created: datetime
+) -> list[dict[str, Any]]:
+    """``count`` random active reports at graph nodes (jittered), over the past week."""
+    nodes = rng.integers(0, graph.node_count, count)
+    lon = graph.node_lon[nodes] + rng.normal(0, 2e-4, count)
+    lat = graph.node_lat[nodes] + rng.normal(0, 2e-4, count)
+    cats = rng.choice(
+        [c for c, _ in CATEGORIES], count, p=np.array([p for _, p in CATEGORIES]) / 1.0
+    )
+    ages_s = rng.uniform(0, 7 * 86400, count)
+    unc = rng.choice([0.0, 0.0, 50.0, 100.0, 200.0], count)
+    sev = rng.integers(1, 6, count)
+    fat = rng.poisson(0.5, count)
+    return [
+        {
+            "id": str(uuid.uuid4()),
+            "external_id": None,
+            "occurred_at": created - timedelta(seconds=float(ages_s[i])),
+            "lon": float(lon[i]),
+            "lat": float(lat[i]),
+            "uncertainty_m": float(unc[i]),
+            "category": str(cats[i]),
+            "severity": int(sev[i]),
+            "fatalities": int(fat[i]),
+            "source": "bench",
+            "source_reliability": "B",
+            "credibility": 2,
+            "description": None,
+            "expires_at": None,
+            "status": "active",
+            "status_note": None,
+            "created_at": created,
+            "created_by": "bench",
+            "updated_at": created,
+        }
+        for i in range(count)
     ]
-    core: list[float] = []
-    for o, d in pairs:
-        t0 = time.perf_counter()
-        engine.route(0.5, o, d)
-        core.append(time.perf_counter() - t0)
-    out["core_p50_ms"] = _pct(core, 50) * 1e3
-    out["core_p95_ms"] = _pct(core, 95) * 1e3
-    plan: list[float] = []
-    for o, d in pairs[: max(1, queries // 5)]:
+
+
+def _point(graph: Any, edge: int, fraction: float = 0.5) -> dict[str, float]:
+    """A point on ``edge`` (between its end nodes), as the API takes it."""
+    a, b = int(graph.edge_tail[edge]), int(graph.edge_head[edge])
+    lon = graph.node_lon[a] + fraction * (graph.node_lon[b] - graph.node_lon[a])
+    lat = graph.node_lat[a] + fraction * (graph.node_lat[b] - graph.node_lat[a])
+    return {"lon": float(lon), "lat": float(lat)}
+
+
+def _timed_wrap(obj: Any, name: str, sink: list[float]) -> None:
+    """Replace ``obj.name`` by a wrapper appending each call's seconds to ``sink``."""
+    inner: Callable[..., Any] = getattr(obj, name)
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         t0 = time.perf_counter()
         try:
-            plan_routes(state, graph, state.risk, o, d, risk_aversion=0.5, depart_at=AT)
-        except ValueError:
-            continue
-        plan.append(time.perf_counter() - t0)
-    out["plan_p50_ms"] = _pct(plan, 50) * 1e3 if plan else float("nan")
-    out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            return inner(*args, **kwargs)
+        finally:
+            sink.append(time.perf_counter() - t0)
 
-    if baseline:
-        import osmnx as ox
+    setattr(obj, name, wrapper)
 
-        from corridors.graph.build import to_networkx
 
-        g = to_networkx(graph)
-        w = engine.weights(0.5)
-        for _u, _v, k, data in g.edges(keys=True, data=True):
-            data["cost"] = float(w[k])
-        base: list[float] = []
-        cch_nodes: list[float] = []
-        agree = 0
-        for o, _d in pairs[:baseline_queries]:
-            s = int(graph.edge_head[o.edge])
-            t = int(graph.edge_tail[_d.edge])
+def _bench_one(name: str, path: str, opts: dict[str, Any]) -> dict[str, Any]:
+    from fastapi.testclient import TestClient
+
+    from corridors.api.app import create_app
+    from corridors.config import Settings
+    from corridors.domain import Role
+    from corridors.graph.cache import load_graph
+    from corridors.routing.engine import CCHEngine
+    from corridors.services.keys import create_key
+    from corridors.services.runtime import Runtime
+    from corridors.store import Database, ReportRepository
+
+    out: dict[str, Any] = {"graph": name}
+    rng = np.random.default_rng(3)
+    t0 = time.perf_counter()
+    graph = load_graph(Path(path))
+    out["load_s"] = time.perf_counter() - t0
+    out["nodes"], out["edges"] = graph.node_count, graph.edge_count
+    out["rss_graph_mb"] = _rss_mb()
+    t0 = time.perf_counter()
+    CCHEngine(graph)  # builds and caches the CCH of this graph object (the runtime reuses it)
+    out["cch_build_s"] = time.perf_counter() - t0
+
+    tmp = tempfile.TemporaryDirectory()
+    settings = Settings(data_dir=Path(tmp.name), write_rate_per_minute=10**6)
+    db = Database(settings.resolved_database_url)
+    db.migrate()
+    t0 = time.perf_counter()
+    runtime = Runtime(settings, db, graph, clock=lambda: NOW)
+    out["start_s"] = time.perf_counter() - t0
+    routing = runtime.risk.routing
+    out["levels"] = len(routing.cost_model.levels)
+    out["rss_start_mb"] = _rss_mb()
+    compute_s: list[float] = []
+    routing_s: list[float] = []
+    _timed_wrap(runtime.risk.engine, "compute", compute_s)
+    _timed_wrap(routing, "refresh", routing_s)
+    viewer = create_key(db, role=Role.viewer, name="bench-viewer", at=NOW).key
+    reporter = create_key(db, role=Role.reporter, name="bench-reporter", at=NOW).key
+    client = TestClient(create_app(runtime=runtime))
+    client.__enter__()
+
+    def route(o: dict[str, float], d: dict[str, float], **body: Any) -> Any:
+        return client.post(
+            "/v1/routes",
+            json={"origin": o, "destination": d, **body},
+            headers={"X-API-Key": viewer},
+        )
+
+    # -- risk refresh for growing report counts; report-to-route after the second -------
+    stored = 0
+    out["refresh"] = {}
+    for target in opts["report_counts"]:
+        rows = _report_rows(graph, target - stored, rng, NOW)
+        with db.session() as s:
+            ReportRepository(s).add_many(rows)
+        stored = target
+        del rows
+        compute_s.clear()
+        routing_s.clear()
+        t0 = time.perf_counter()
+        field = runtime.risk.refresh_now()
+        total = time.perf_counter() - t0
+        out["refresh"][target] = (total, compute_s[-1], routing_s[-1], field.reports_considered)
+        print(f"  {name}: refresh {target} reports {total:.2f}s", file=sys.stderr, flush=True)
+        if target == opts["r2r_at"]:
+            r2r = _report_to_route(graph, runtime, client, route, reporter, rng, opts)
+            out["r2r"], out["r2r_fresh"] = [t for t, _ in r2r], [f for _, f in r2r]
+            out["r2r_routing_s"] = _pct(routing_s[1:], 50)
+        # -- end to end (with r2r_at reports stored) ---------------------------------
+        for alts, n in ((0, opts["e2e"]), (2, opts["e2e_alt"])):
+            lat_s: list[float] = []
+            bad = 0
+            for _ in range(n):
+                o = _point(graph, int(rng.integers(graph.edge_count)), float(rng.uniform()))
+                d = _point(graph, int(rng.integers(graph.edge_count)), float(rng.uniform()))
+                t0 = time.perf_counter()
+                response = route(o, d, alternatives=alts)
+                dt = time.perf_counter() - t0
+                if response.status_code == 200:
+                    lat_s.append(dt)
+                else:
+                    bad += 1
+            out[f"e2e{alts}"] = (_pct(lat_s, 50) * 1e3, _pct(lat_s, 95) * 1e3, len(lat_s), bad)
+
+        # -- core queries on the balanced metric ------------------------------------
+        engine = routing.engine
+        level = routing.cost_model.quantise(0.5)
+        pairs = [
+            (_Snap(int(rng.integers(graph.edge_count)), float(rng.uniform())),
+             _Snap(int(rng.integers(graph.edge_count)), float(rng.uniform())))
+            for _ in range(opts["queries"])
+        ]  # fmt: skip
+        core: list[float] = []
+        for so, sd in pairs:
             t0 = time.perf_counter()
-            route = ox.routing.shortest_path(g, s, t, weight="cost")
-            base.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            dist = engine.node_distance(0.5, s, t)
-            cch_nodes.append(time.perf_counter() - t0)
-            if route is not None and dist is not None:
-                cost = sum(min(float(w[k]) for k in g[a][b]) for a, b in itertools.pairwise(route))
-                agree += abs(cost - dist) <= 1e-3 * max(1, len(route))
-            else:
-                agree += route is None and dist is None
-        out["baseline_p50_ms"] = _pct(base, 50) * 1e3
-        out["cch_node_p50_ms"] = _pct(cch_nodes, 50) * 1e3
-        out["speedup"] = out["baseline_p50_ms"] / out["core_p50_ms"]
-        out["baseline_agree"] = f"{agree}/{len(base)}"
+            engine.route(level, so, sd)
+            core.append(time.perf_counter() - t0)
+        out["core_p50_ms"] = _pct(core, 50) * 1e3
+        out["core_p95_ms"] = _pct(core, 95) * 1e3
+
+    out["rss_end_mb"] = _rss_mb()
+    out["peak_mb"] = _peak_mb()
+    client.__exit__(None, None, None)
+    runtime.close()
+
+    if opts["baseline"]:
+        out.update(_baseline(graph, engine, level, pairs[: opts["baseline_queries"]]))
+    tmp.cleanup()
     return out
 
 
-def _worker(args: tuple[str, int, int, bool], queue: Any) -> None:
-    queue.put(_bench_one(*args))
+class _Snap:
+    __slots__ = ("edge", "fraction")
+
+    def __init__(self, edge: int, fraction: float) -> None:
+        self.edge = edge
+        self.fraction = fraction
+
+
+def _report_to_route(
+    graph: Any,
+    runtime: Any,
+    client: Any,
+    route: Callable[..., Any],
+    reporter: str,
+    rng: np.random.Generator,
+    opts: dict[str, Any],
+) -> list[tuple[float, float]]:
+    """``(to route, to fresh)`` seconds from a report's 201, per trial (background refresh).
+
+    "to fresh" is until ``wait_fresh`` returns (the risk field and metrics include it), "to
+    route" until a ``POST /v1/routes`` answer shows it (exposure up on a route through it).
+    """
+    runtime.start()
+    out: list[tuple[float, float]] = []
+    trials = 0
+    while len(out) < opts["r2r_trials"] and trials < 3 * opts["r2r_trials"]:
+        trials += 1
+        o = _point(graph, int(rng.integers(graph.edge_count)))
+        d = _point(graph, int(rng.integers(graph.edge_count)))
+        before = route(o, d, risk_aversion=0)
+        if before.status_code != 200:
+            continue
+        first = before.json()["routes"][0]
+        coords = first["geometry"]["coordinates"]
+        lon, lat = coords[len(coords) // 2]
+        body = {
+            "occurred_at": (NOW - timedelta(minutes=30)).isoformat(),
+            "location": {"lon": lon, "lat": lat},
+            "uncertainty_m": 0,
+            "category": "armed_clash",
+            "severity": 5,
+            "fatalities": 3,
+            "source": "bench",
+            "source_reliability": "A",
+            "credibility": 1,
+        }
+        posted = client.post("/v1/reports", json=body, headers={"X-API-Key": reporter})
+        t0 = time.perf_counter()
+        if posted.status_code != 201:
+            raise RuntimeError(f"report rejected: {posted.status_code} {posted.text}")
+        runtime.risk.wait_fresh(timeout_s=120)
+        fresh = time.perf_counter() - t0
+        after = route(o, d, risk_aversion=0)
+        dt = time.perf_counter() - t0
+        if after.status_code == 200:
+            exposure = after.json()["routes"][0]["risk"]["exposure"]
+            if exposure > first["risk"]["exposure"]:
+                out.append((dt, fresh))
+    runtime.risk.stop()
+    return out
+
+
+def _baseline(graph: Any, engine: Any, level: float, pairs: list[Any]) -> dict[str, Any]:
+    import osmnx as ox
+
+    from corridors.graph.build import to_networkx
+
+    g = to_networkx(graph)
+    w = engine.weights(level)
+    for _u, _v, k, data in g.edges(keys=True, data=True):
+        data["cost"] = float(w[k])
+    unit = 1.0 / engine.scale(level)  # integer rounding: at most half a unit per edge
+    base: list[float] = []
+    cch_nodes: list[float] = []
+    agree = 0
+    for o, d in pairs:
+        s = int(graph.edge_head[o.edge])
+        t = int(graph.edge_tail[d.edge])
+        t0 = time.perf_counter()
+        path = ox.routing.shortest_path(g, s, t, weight="cost")
+        base.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        dist = engine.node_distance(level, s, t)
+        cch_nodes.append(time.perf_counter() - t0)
+        if path is not None and dist is not None:
+            cost = sum(min(float(w[k]) for k in g[a][b]) for a, b in itertools.pairwise(path))
+            agree += abs(cost - dist) <= unit * max(1, len(path)) + 1e-9 * cost
+        else:
+            agree += path is None and dist is None
+    return {
+        "baseline_p50_ms": _pct(base, 50) * 1e3,
+        "cch_node_p50_ms": _pct(cch_nodes, 50) * 1e3,
+        "speedup": _pct(base, 50) / _pct(cch_nodes, 50),
+        "baseline_agree": f"{agree}/{len(base)}",
+    }
+
+
+def _worker(args: tuple[str, str, dict[str, Any]], queue: Any) -> None:
+    try:
+        queue.put(_bench_one(*args))
+    except BaseException as exc:
+        queue.put({"graph": args[0], "error": repr(exc)})
+        raise
+
+
+def _run(ctx: Any, target: Callable[..., None], args: tuple[Any, ...]) -> None:
+    proc = ctx.Process(target=target, args=args)
+    proc.start()
+    proc.join()
+    if proc.exitcode != 0:
+        raise RuntimeError(f"{target.__name__}{args[:1]} failed with exit code {proc.exitcode}")
+
+
+def _refresh_cell(count: int, i: int) -> Callable[[dict[str, Any]], str]:
+    def cell(r: dict[str, Any]) -> str:
+        got = r.get("refresh", {}).get(count)
+        return _fmt(None if got is None else got[i], "{:.2f}")
+
+    return cell
+
+
+def _fmt(value: Any, fmt: str) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "-"
+    return fmt.format(value)
+
+
+def _table(rows: list[dict[str, Any]], cols: list[tuple[str, Callable[[Any], str]]]) -> str:
+    lines = ["| " + " | ".join(c[0] for c in cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        lines.append("| " + " | ".join(c[1](r) for c in cols) + " |")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark and print a markdown table."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="10k-node synthetic graph only")
-    p.add_argument("--queries", type=int, default=500)
-    p.add_argument("--baseline-queries", type=int, default=20)
-    p.add_argument("--baseline-1m", action="store_true")
+    """Run the benchmark and print markdown tables."""
+    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="a 10k-node city, fewer reports/queries")
+    p.add_argument("--graphs", nargs="*", help="subset of: real 10k 100k 1M")
+    p.add_argument("--baseline-1m", action="store_true", help="run the osmnx baseline at 1M")
     a = p.parse_args(argv)
-    names = ["10k"] if a.quick else (["real"] if REAL.exists() else []) + ["100k", "1M"]
-    rows = []
+    if a.graphs:
+        names = a.graphs
+    elif a.quick:
+        names = ["10k"]
+    else:
+        names = (["real"] if REAL.exists() else []) + ["100k", "1M"]
+    if "real" in names and not REAL.exists():
+        print(f"skipping the real extract: {REAL} not found", file=sys.stderr)
+        names.remove("real")
+    base_opts: dict[str, Any] = {
+        "report_counts": [1000, 10_000] if a.quick else [1000, 10_000, 100_000],
+        "r2r_at": 10_000,
+        "r2r_trials": 3 if a.quick else 5,
+        "e2e": 50 if a.quick else 200,
+        "e2e_alt": 20 if a.quick else 50,
+        "queries": 200 if a.quick else 500,
+        "baseline_queries": 10 if a.quick else 20,
+    }
     ctx = mp.get_context("spawn")
-    for name in names:
-        queue = ctx.Queue()
-        baseline = name != "1M" or a.baseline_1m
-        proc = ctx.Process(
-            target=_worker, args=((name, a.queries, a.baseline_queries, baseline), queue)
+    rows: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names:
+            path = str(Path(tmp) / f"{name}.npz")
+            t0 = time.perf_counter()
+            _run(ctx, _prepare, (name, path))
+            prep_s = time.perf_counter() - t0
+            opts = dict(base_opts)
+            opts["baseline"] = name != "1M" or a.baseline_1m
+            if name == "1M":
+                opts["queries"] = min(opts["queries"], 200)
+                opts["e2e"] = min(opts["e2e"], 100)
+                opts["e2e_alt"] = min(opts["e2e_alt"], 20)
+            queue = ctx.Queue()
+            proc = ctx.Process(target=_worker, args=((name, path, opts), queue))
+            proc.start()
+            row = queue.get()
+            proc.join()
+            row["build_s"] = prep_s
+            row["baseline_run"] = opts["baseline"]
+            rows.append(row)
+            print(f"done {name} in {time.perf_counter() - t0:.0f}s", file=sys.stderr, flush=True)
+    if any("error" in r for r in rows):
+        for r in rows:
+            if "error" in r:
+                print(f"{r['graph']}: {r['error']}", file=sys.stderr)
+        rows = [r for r in rows if "error" not in r]
+
+    def get(key: str, fmt: str) -> Callable[[dict[str, Any]], str]:
+        return lambda r: _fmt(r.get(key), fmt)
+
+    def pair(key: str, i: int, fmt: str) -> Callable[[dict[str, Any]], str]:
+        return lambda r: _fmt(r[key][i] if key in r else None, fmt)
+
+    print("\n### Core queries and baseline\n")
+    print(
+        _table(
+            rows,
+            [
+                ("graph", get("graph", "{}")),
+                ("nodes", get("nodes", "{:,}")),
+                ("edges", get("edges", "{:,}")),
+                ("CCH build s", get("cch_build_s", "{:.1f}")),
+                ("levels", get("levels", "{}")),
+                ("core p50 ms", get("core_p50_ms", "{:.3f}")),
+                ("core p95 ms", get("core_p95_ms", "{:.3f}")),
+                ("CCH node p50 ms", get("cch_node_p50_ms", "{:.3f}")),
+                (
+                    "osmnx p50 ms",
+                    lambda r: (
+                        _fmt(r.get("baseline_p50_ms"), "{:.1f}")
+                        if r["baseline_run"]
+                        else "skipped (--baseline-1m)"
+                    ),
+                ),
+                ("speedup", get("speedup", "{:.0f}x")),
+                ("same cost", get("baseline_agree", "{}")),
+            ],
         )
-        proc.start()
-        rows.append(queue.get())
-        proc.join()
-        print(f"done {name}: {rows[-1]}", file=sys.stderr, flush=True)
-    cols = [
-        ("graph", "graph", "{}"),
-        ("nodes", "nodes", "{:,}"),
-        ("edges", "edges", "{:,}"),
-        ("cch_build_s", "CCH build s", "{:.1f}"),
-        ("customise_one_s", "customise 1 metric s", "{:.2f}"),
-        ("refresh_300_edges_s", "refresh 300 edges x6 s", "{:.3f}"),
-        ("core_p50_ms", "core p50 ms", "{:.3f}"),
-        ("core_p95_ms", "core p95 ms", "{:.3f}"),
-        ("plan_p50_ms", "plan_routes p50 ms", "{:.2f}"),
-        ("baseline_p50_ms", "osmnx p50 ms", "{:.1f}"),
-        ("speedup", "speedup", "{:.0f}x"),
-        ("baseline_agree", "same cost", "{}"),
-        ("peak_mb", "peak MB", "{:.0f}"),
-    ]
-    print("| " + " | ".join(c[1] for c in cols) + " |")
-    print("|" + "---|" * len(cols))
-    for r in rows:
-        cells = [fmt.format(r[k]) if k in r else "-" for k, _, fmt in cols]
-        print("| " + " | ".join(cells) + " |")
+    )
+    print("\n### POST /v1/routes end to end, report-to-route, memory\n")
+    print(
+        _table(
+            rows,
+            [
+                ("graph", get("graph", "{}")),
+                ("alt=0 p50 ms", pair("e2e0", 0, "{:.1f}")),
+                ("alt=0 p95 ms", pair("e2e0", 1, "{:.1f}")),
+                ("alt=2 p50 ms", pair("e2e2", 0, "{:.1f}")),
+                ("alt=2 p95 ms", pair("e2e2", 1, "{:.1f}")),
+                ("report-to-route p50 s", lambda r: _fmt(_pct(r.get("r2r", []), 50), "{:.2f}")),
+                ("report-to-route max s", lambda r: _fmt(max(r.get("r2r") or [np.nan]), "{:.2f}")),
+                (
+                    "of which refresh p50 s",
+                    lambda r: _fmt(_pct(r.get("r2r_fresh", []), 50), "{:.2f}"),
+                ),
+                ("service start s", get("start_s", "{:.1f}")),
+                ("RSS graph MB", get("rss_graph_mb", "{:.0f}")),
+                ("RSS started MB", get("rss_start_mb", "{:.0f}")),
+                ("peak RSS MB", get("peak_mb", "{:.0f}")),
+            ],
+        )
+    )
+    print("\n### Risk refresh (RiskState.refresh_now: compute + routing metrics)\n")
+    counts = sorted({c for r in rows for c in r.get("refresh", {})})
+    cols: list[tuple[str, Callable[[dict[str, Any]], str]]] = [("graph", get("graph", "{}"))]
+    for c in counts:
+        for i, label in ((0, "total"), (1, "compute"), (2, "routing")):
+            cols.append((f"{c:,} reports {label} s", _refresh_cell(c, i)))
+    print(_table(rows, cols))
+    print(
+        "\nreport-to-route: with "
+        f"{base_opts['r2r_at']:,} reports stored, background refresher on, fixed clock; "
+        f"e2e and core queries: random points on the graph, {base_opts['r2r_at']:,} reports "
+        "stored (non-200 answers excluded: "
+        + ", ".join(f"{r['graph']} {r['e2e0'][3] + r['e2e2'][3]}" for r in rows if "e2e0" in r)
+        + "). osmnx baseline at 1M: "
+        + ("run" if a.baseline_1m else "skipped by default (--baseline-1m)")
+        + f". Total bench time {time.perf_counter() - started:.0f} s."
+    )
     return 0
 
 

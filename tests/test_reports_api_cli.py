@@ -72,4 +72,4 @@ def test_cli_db_upgrade(cli_env: str) -> None:
     assert runner.invoke(db_app, ["current"]).stdout.strip() == "none"
     upgraded = runner.invoke(db_app, ["upgrade"])
     assert upgraded.exit_code == 0, upgraded.output
-    assert runner.invoke(db_app, ["current"]).stdout.strip() == "0001"
+    assert runner.invoke(db_app, ["current"]).stdout.strip() == Database.head_revision()

@@ -204,3 +204,39 @@ def test_real_extract_against_networkx(name: str) -> None:
     build = pytest.importorskip("corridors.graph.build")
     graph = build.build_graph_from_file(path, built_at=datetime(2026, 1, 1, tzinfo=UTC))
     _compare_on(graph, pairs=15, seed=5)
+
+
+def test_update_edges_matches_a_fresh_metric() -> None:
+    g = grid_graph(12, 12, seed=3)
+    rng = np.random.default_rng(5)
+    w = g.edge_duration_s.copy()
+    cch, ref = CCHEngine(g), NetworkxEngine(g)
+    cch.set_weights("a", w)
+    version = cch.version("a")
+    # Unchanged values are not an update.
+    assert cch.update_edges("a", np.array([0, 1]), w[[0, 1]]).mode == "none"
+    assert cch.version("a") == version
+    edges = rng.choice(g.edge_count, 3, replace=False)
+    values = np.array([np.inf, 5 * w[edges[1]], 0.1 * w[edges[2]]])
+    assert cch.update_edges("a", edges, values).mode == "partial"
+    assert cch.version("a") != version
+    w2 = w.copy()
+    w2[edges] = values
+    assert np.array_equal(cch.weights("a"), w2)
+    ref.set_weights("a", w2)
+    for _ in range(30):
+        o = At(int(rng.integers(g.edge_count)), float(rng.uniform()))
+        d = At(int(rng.integers(g.edge_count)), float(rng.uniform()))
+        got, want = cch.route("a", o, d), ref.route("a", o, d)
+        assert (got is None) == (want is None)
+        if got is not None and want is not None:
+            assert got.cost == pytest.approx(want.cost, rel=1e-6, abs=1e-3)
+    with pytest.raises(ValueError, match=">= 0"):
+        cch.update_edges("a", np.array([0]), np.array([-1.0]))
+
+
+def test_engines_on_one_graph_share_the_cch() -> None:
+    g = grid_graph(6, 6, seed=1)
+    a, b = CCHEngine(g), CCHEngine(g)
+    assert a._cch is b._cch
+    assert CCHEngine(grid_graph(6, 6, seed=1))._cch is not a._cch

@@ -176,3 +176,35 @@ def test_pareto_set_has_no_dominated_route(seed, share) -> None:
     # The safest point is no worse in exposure than the route at risk_aversion 1.
     safest = plan_routes(st_, g, risk, o, d, risk_aversion=1.0).routes[0].summary.exposure
     assert min(p.exposure for p in pts) <= safest + 1e-9
+
+
+def test_refresh_with_few_changed_edges_equals_a_fresh_state() -> None:
+    g = grid_graph(10, 10, seed=2)
+    base = _risk(g, 3)
+    st_ = RoutingState(g, base)
+    bumped = base.edge_risk_per_km.copy()
+    bumped[:1] += 6.0  # one edge: well under the partial-update share
+    blocked = base.edge_blocked.copy()
+    blocked[5] = True
+    new = Risk(bumped, blocked)
+    stats = st_.refresh(new)
+    assert {s.mode for s in stats.values()} <= {"partial", "none"}
+    assert stats[0.0].mode == "partial"  # only the blocking changes the fastest metric
+    fresh = RoutingState(g, new)
+    for level in st_.cost_model.levels:
+        assert np.array_equal(st_.engine.weights(level), fresh.engine.weights(level))
+    o, d = _corner_snaps(g)
+    for alpha in (0.0, 0.5, 1.0):
+        got = plan_routes(st_, g, new, o, d, risk_aversion=alpha).routes[0].cost
+        want = _reference_cost(g, new, alpha, o, d)
+        assert want is not None
+        assert got == pytest.approx(want, rel=1e-6)
+
+
+def test_large_graphs_get_fewer_levels() -> None:
+    model = CostModel()
+    assert model.for_graph(100_000).levels == model.levels
+    assert model.for_graph(500_000).levels == (0.0, 0.5, 1.0)
+    assert model.for_graph(1_000_000).levels == (0.5, 1.0)
+    assert model.for_graph(1_000_000).quantise(0.0) == 0.5
+    assert CostModel(levels_by_size=None).for_graph(10**7).levels == model.levels

@@ -21,11 +21,14 @@ from corridors.api.middleware import (
     MetricsMiddleware,
     SecurityHeadersMiddleware,
 )
+from corridors.api.routers import corridors as corridors_router
+from corridors.api.routers import events as events_router
 from corridors.api.routers import keys as keys_router
 from corridors.api.routers import reports as reports_router
 from corridors.api.routers import risk as risk_router
 from corridors.api.routers import routes as routes_router
 from corridors.api.routers import service
+from corridors.api.routers import webhooks as webhooks_router
 from corridors.api.routers import zones as zones_router
 from corridors.config import Settings
 from corridors.services.runtime import Runtime
@@ -88,6 +91,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(reports_router.router)
     app.include_router(zones_router.router)
     app.include_router(keys_router.router)
+    app.include_router(corridors_router.router)
+    app.include_router(webhooks_router.router)
+    app.include_router(events_router.router)
     app.include_router(web_page.router)
 
     app.add_middleware(SecurityHeadersMiddleware)
@@ -102,7 +108,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
-            allow_headers=["X-API-Key", "Content-Type", "Idempotency-Key"],
+            allow_headers=["X-API-Key", "Content-Type", "Idempotency-Key", "Last-Event-ID"],
         )
     app.add_middleware(MetricsMiddleware)
     return app

@@ -19,7 +19,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from corridors import errors as e
 
-__all__ = ["PROBLEM_JSON", "install_error_handlers", "problem_response"]
+__all__ = [
+    "PROBLEM_JSON",
+    "document_problems",
+    "install_error_handlers",
+    "problem_response",
+]
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +105,45 @@ def _domain_error(exc: e.CorridorsError) -> JSONResponse:
     )
 
 
+def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
+    """Make every documented 4xx/5xx response of an OpenAPI document a problem+json.
+
+    FastAPI documents its automatic 422 as ``application/json`` ``HTTPValidationError``,
+    and ``responses=`` entries also under ``application/json``; the handlers below answer
+    every error as ``application/problem+json`` :class:`~corridors.api.auth.Problem`, so
+    the document says exactly that. Changes ``schema`` in place and returns it.
+    """
+    from corridors.api.auth import Problem
+
+    ref = {"$ref": "#/components/schemas/Problem"}
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.setdefault(
+        "Problem", Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    )
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict):
+                continue
+            for code, response in operation.get("responses", {}).items():
+                if code[:1] in ("4", "5"):
+                    response["content"] = {PROBLEM_JSON: {"schema": dict(ref)}}
+    return schema
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Register the handlers that make every error a problem+json response."""
+    """Register the handlers that make every error a problem+json response.
+
+    Also makes ``app.openapi()`` document every error response as problem+json
+    (:func:`document_problems`).
+    """
+    openapi = app.openapi
+
+    def openapi_with_problems() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi_with_problems  # type: ignore[method-assign]
 
     async def on_domain_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, e.CorridorsError)
@@ -121,6 +163,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_http_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400:
+            # FastAPI's "error parsing the body" (e.g. bytes that are not UTF-8): invalid
+            # input like any other malformed body, so the documented 422 problem.
+            return problem_response(
+                422, f"body: {exc.detail}", slug="invalid-input", errors=[{"loc": ["body"]}]
+            )
         return problem_response(
             exc.status_code, str(exc.detail), headers=dict(exc.headers or {}) or None
         )

@@ -27,4 +27,6 @@ def serve(
         port=port or settings.port,
         log_level=settings.log_level,
         proxy_headers=False,
+        # Open event streams must not hold shutdown forever.
+        timeout_graceful_shutdown=5,
     )

@@ -23,6 +23,7 @@ from corridors.errors import ConfigError
 
 __all__ = [
     "CategoryParams",
+    "ChronicParams",
     "FatalitiesParams",
     "KernelParams",
     "LevelThresholds",
@@ -48,6 +49,29 @@ class CategoryParams(_Frozen):
     base_weight: NonNegative
     half_life_h: Positive
     sigma_m: Positive
+
+
+class ChronicParams(_Frozen):
+    """The long-memory (chronic) term: where violence has been reported again and again.
+
+    Each counted report of a category in ``categories`` also adds a second kernel of weight
+    ``weight x (the report's fresh weight) x 0.5 ** (age / half_life_h)`` and width
+    ``sqrt(sigma_m^2 + (uncertainty_to_sigma x uncertainty_m)^2)``, for up to
+    ``max_age_half_lives`` of its own half-lives, if the report's ``uncertainty_m`` is at most
+    ``max_uncertainty_m``. ``weight = 0`` (the default) turns the term off.
+    """
+
+    weight: NonNegative = 0.0
+    half_life_h: Positive = 4380.0
+    sigma_m: Positive = 100.0
+    uncertainty_to_sigma: NonNegative = 0.5
+    max_uncertainty_m: NonNegative = 3000.0
+    categories: frozenset[Category] = frozenset()
+
+    @property
+    def enabled(self) -> bool:
+        """True when the term adds anything."""
+        return self.weight > 0 and bool(self.categories)
 
 
 class FatalitiesParams(_Frozen):
@@ -169,6 +193,7 @@ class RiskModelConfig(_Frozen):
     kernel: KernelParams = KernelParams()
     night: NightParams = NightParams()
     zones: ZoneParams = ZoneParams()
+    chronic: ChronicParams = ChronicParams()
     levels: LevelThresholds
 
     @field_validator("categories")

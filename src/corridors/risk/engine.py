@@ -6,6 +6,13 @@ straight line through its point collects exactly ``w``; an edge's risk is the ke
 integrated along the edge's polyline divided by its length. Route exposure (risk x km) is
 therefore the weighted number of incidents the route passes through.
 
+Two terms. A report adds an *acute* kernel (its category's half-life and width) and, for the
+violent categories of the model's ``[chronic]`` table, a *chronic* one: a small share of its
+weight with a half-life of months and its own (narrower) width, because Port-au-Prince
+violence recurs at the same places for months. Both are kernels of the same kind: below, a
+report is one or two *entries* (point, width, weight), and its explanation share is the sum
+of its entries' contributions.
+
 How. :class:`RiskEngine` is built once per graph. Each two-way street is handled once (both
 directions share a *segment*); segment polylines are cut into straight pieces of at most
 ``max_piece_m``, bucketed by midpoint in a uniform grid. A refresh first *groups* the reports
@@ -34,7 +41,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -74,7 +81,7 @@ _EPS_M = 1e-6
 #: An update that leaves less than this share of a segment's risk recomputes it exactly
 #: (the relative rounding error of a subtraction grows as the inverse of that share).
 _CANCELLATION = 1e-3
-#: Added reports kept beside the grouped reports before they are regrouped.
+#: Added reports kept beside the grouped entries before they are regrouped.
 _MAX_EXTRA = 512
 
 
@@ -85,7 +92,7 @@ _MAX_EXTRA = 512
 
 @dataclass(frozen=True, eq=False)
 class _Groups:
-    """Reports sharing a point and a kernel width, and the reports in each group."""
+    """Entries (report kernels) sharing a point and a width, and the entries in each group."""
 
     x_m: FloatArray
     y_m: FloatArray
@@ -139,24 +146,34 @@ class _PointIndex:
         return np.concatenate(q_out), np.concatenate(p_out)
 
 
+_Entry = tuple[float, float, float, float]  # x, y, sigma, weight of one kernel
+
+
 @dataclass(frozen=True, eq=False)
 class _Contributions:
     """The live reports of a field, grouped, with what it takes to explain any segment.
 
-    Base reports (rows ``ids``) are grouped; ``alive`` marks those not removed since (None:
-    all). ``extra`` holds reports added since, each its own group: ``id -> (x, y, sigma,
-    weight)``. Never mutated: updates make a new object sharing the base arrays; ``shared``
-    (the index of base groups) is shared with them, ``cache`` is per object.
+    A report has one or two *entries* (kernels): its acute term and, for the categories of
+    the chronic term, its long-memory term, each with its own width and weight. Base entries
+    (rows; ``report_of`` maps a row to its report in ``ids``, ``report_ptr``/``report_rows``
+    a report to its rows) are grouped; ``alive`` marks the rows not removed since (None:
+    all); ``dead`` counts the removed reports. ``extra`` holds reports added since, each
+    entry its own group: ``id -> ((x, y, sigma, weight), ...)``. Never mutated: updates make
+    a new object sharing the base arrays; ``shared`` (the index of base groups) is shared
+    with them, ``cache`` is per object.
     """
 
     engine: RiskEngine
     ids: tuple[str, ...]
-    row_of: Mapping[str, int]
+    index_of: Mapping[str, int]
+    report_of: IntArray
+    report_ptr: IntArray
+    report_rows: IntArray
     weight: FloatArray
     groups: _Groups
     alive: BoolArray | None = None
     dead: int = 0
-    extra: Mapping[str, tuple[float, float, float, float]] = field(default_factory=dict)
+    extra: Mapping[str, tuple[_Entry, ...]] = field(default_factory=dict)
     shared: dict[str, Any] = field(default_factory=dict)
     cache: dict[str, Any] = field(default_factory=dict)
 
@@ -164,15 +181,16 @@ class _Contributions:
     def count(self) -> int:
         return len(self.ids) - self.dead + len(self.extra)
 
-    def is_alive(self, row: int) -> bool:
-        return self.alive is None or bool(self.alive[row])
+    def rows_of(self, report: int) -> IntArray:
+        """Base rows (entries) of the report with index ``report``."""
+        return self.report_rows[self.report_ptr[report] : self.report_ptr[report + 1]]
 
     def live_weight(self) -> FloatArray:
-        """Weight of each base report, 0 for removed ones."""
+        """Weight of each base entry, 0 for removed ones."""
         return self.weight if self.alive is None else np.where(self.alive, self.weight, 0.0)
 
     def group_weight(self) -> FloatArray:
-        """Summed weight of the live reports of each base group."""
+        """Summed weight of the live entries of each base group."""
         value = self.cache.get("group_weight")
         if value is None:
             value = np.bincount(
@@ -190,21 +208,26 @@ class _Contributions:
         assert isinstance(index, _PointIndex)
         return index
 
-    def extra_arrays(self) -> tuple[tuple[str, ...], FloatArray]:
-        """Ids of the added reports and their (x, y, sigma, support, weight) as a (5, E) array."""
+    def extra_arrays(self) -> tuple[tuple[str, ...], FloatArray, IntArray]:
+        """Ids of the added reports; their entries' (x, y, sigma, support, weight) as a
+        (5, E) array; the index (into the ids) of each entry's report."""
         value = self.cache.get("extra")
         if value is None:
             ids = tuple(self.extra)
-            values = np.array(list(self.extra.values()), dtype=np.float64).reshape(-1, 4).T
+            entries = [e for rid in ids for e in self.extra[rid]]
+            owner = np.repeat(
+                np.arange(len(ids), dtype=np.int64), [len(self.extra[rid]) for rid in ids]
+            )
+            values = np.array(entries, dtype=np.float64).reshape(-1, 4).T
             support = self.engine._support(values[2])
             table = np.vstack([values[0], values[1], values[2], support, values[3]])
-            value = (ids, table, _PointIndex(table[0], table[1], table[3]))
+            value = (ids, table, owner, _PointIndex(table[0], table[1], table[3]))
             self.cache["extra"] = value
-        return value[0], value[1]
+        return value[0], value[1], value[2]
 
     def extra_index(self) -> _PointIndex:
         self.extra_arrays()
-        index = self.cache["extra"][2]
+        index = self.cache["extra"][3]
         assert isinstance(index, _PointIndex)
         return index
 
@@ -212,7 +235,8 @@ class _Contributions:
         if self.alive is None:
             base = set(self.ids)
         else:
-            base = {self.ids[int(k)] for k in np.flatnonzero(self.alive)}
+            live = np.unique(self.report_of[self.alive])
+            base = {self.ids[int(k)] for k in live}
         return frozenset(base | set(self.extra))
 
 
@@ -334,9 +358,14 @@ class RiskField:
 
 @dataclass(frozen=True)
 class _Reports:
-    """Reports that count at one instant, as arrays."""
+    """Reports that count at one instant, as arrays of their kernels (entries).
+
+    ``ids`` are the reports; ``report_of`` maps each entry to its report (acute entries
+    first, then chronic ones).
+    """
 
     ids: tuple[str, ...]
+    report_of: IntArray
     x_m: FloatArray
     y_m: FloatArray
     weight: FloatArray
@@ -385,6 +414,10 @@ class RiskEngine:
         self._cat_base = np.array([c.base_weight for c in cats])
         self._cat_half_life_s = np.array([c.half_life_h * 3600.0 for c in cats])
         self._cat_sigma = np.array([c.sigma_m for c in cats])
+        chronic = config.chronic
+        self._cat_chronic = np.array(
+            [chronic.enabled and c in chronic.categories for c in _CATEGORIES], dtype=bool
+        )
 
     # -- precomputation --------------------------------------------------------------------
 
@@ -487,12 +520,29 @@ class RiskEngine:
 
     # -- weights -----------------------------------------------------------------------------
 
-    def report_weights(self, incidents: Sequence[Incident], *, at: datetime) -> FloatArray:
+    def report_weights(
+        self,
+        incidents: Sequence[Incident],
+        *,
+        at: datetime,
+        term: Literal["total", "acute", "chronic"] = "total",
+    ) -> FloatArray:
         """Weight of each report at ``at`` (0 for reports that do not count).
 
-        A report counts when it occurred at or before ``at``, is not retracted, has not
-        expired (``expires_at > at`` or none), is younger than ``max_age_half_lives``
-        half-lives and is located within ``max_uncertainty_m``.
+        The acute term counts when the report occurred at or before ``at``, is not
+        retracted, has not expired (``expires_at > at`` or none), is younger than
+        ``max_age_half_lives`` half-lives of its category and is located within
+        ``max_uncertainty_m``. The chronic term (``[chronic]`` in the model) counts under the
+        same rules with its own half-life and uncertainty limit, for its categories only.
+
+        Parameters
+        ----------
+        incidents
+            The reports.
+        at
+            Aware instant.
+        term
+            ``"acute"``, ``"chronic"`` or their sum ``"total"``.
 
         Returns
         -------
@@ -500,15 +550,21 @@ class RiskEngine:
             Dimensionless weights, one per incident, in input order.
         """
         _check_aware(at)
-        return self._weights(incidents, at)[0]
+        acute, _, chronic, _ = self._weights(incidents, at)
+        if term == "acute":
+            return acute
+        if term == "chronic":
+            return chronic
+        return acute + chronic
 
     def _weights(
         self, incidents: Sequence[Incident], at: datetime
-    ) -> tuple[FloatArray, FloatArray]:
+    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        """Acute weight and kernel width, chronic weight and kernel width of each report."""
         cfg = self.config
         n = len(incidents)
         if n == 0:
-            return np.zeros(0), np.zeros(0)
+            return np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0)
         at_s = at.timestamp()
         occurred = np.fromiter((i.occurred_at.timestamp() for i in incidents), float, n)
         expires = np.fromiter(
@@ -535,40 +591,65 @@ class RiskEngine:
                 memo[key] = value
             return value
 
-        factors = np.fromiter(map(factor, incidents), float, n)
+        fresh = self._cat_base[cat] * np.fromiter(map(factor, incidents), float, n)
         age_s = at_s - occurred
+        live = (age_s >= 0) & (expires > at_s)
         half_life_s = self._cat_half_life_s[cat]
         counts = (
-            (age_s >= 0)
-            & (expires > at_s)
+            live
             & (age_s <= cfg.max_age_half_lives * half_life_s)
             & (uncertainty <= cfg.max_uncertainty_m)
         )
         decay = np.exp2(-np.where(counts, age_s, 0.0) / half_life_s)
-        weight = np.where(counts, self._cat_base[cat] * factors * decay, 0.0)
+        weight = np.where(counts, fresh * decay, 0.0)
         sigma = np.hypot(self._cat_sigma[cat], cfg.uncertainty_to_sigma * uncertainty)
-        return weight, sigma
+        chronic = cfg.chronic
+        long_s = chronic.half_life_h * 3600.0
+        long_counts = (
+            live
+            & self._cat_chronic[cat]
+            & (age_s <= cfg.max_age_half_lives * long_s)
+            & (uncertainty <= chronic.max_uncertainty_m)
+        )
+        long_decay = np.exp2(-np.where(long_counts, age_s, 0.0) / long_s)
+        long_weight = np.where(long_counts, chronic.weight * fresh * long_decay, 0.0)
+        long_sigma = np.hypot(chronic.sigma_m, chronic.uncertainty_to_sigma * uncertainty)
+        return weight, sigma, long_weight, long_sigma
 
     def _reports(self, incidents: Sequence[Incident], at: datetime) -> _Reports:
-        weight, sigma = self._weights(incidents, at)
-        keep = np.flatnonzero(weight > 0)
+        weight, sigma, long_weight, long_sigma = self._weights(incidents, at)
+        keep = np.flatnonzero((weight > 0) | (long_weight > 0))
         lon = np.fromiter((incidents[int(k)].lon for k in keep), float, keep.shape[0])
         lat = np.fromiter((incidents[int(k)].lat for k in keep), float, keep.shape[0])
         x, y = self.projection.to_xy(lon, lat)
+        x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
         ids = tuple(incidents[int(k)].id for k in keep)
-        return _Reports(ids, np.asarray(x), np.asarray(y), weight[keep], sigma[keep])
+        acute = np.flatnonzero(weight[keep] > 0)
+        chronic = np.flatnonzero(long_weight[keep] > 0)
+        return _Reports(
+            ids,
+            np.concatenate([acute, chronic]).astype(np.int64),
+            np.concatenate([x[acute], x[chronic]]),
+            np.concatenate([y[acute], y[chronic]]),
+            np.concatenate([weight[keep][acute], long_weight[keep][chronic]]),
+            np.concatenate([sigma[keep][acute], long_sigma[keep][chronic]]),
+        )
 
     # -- grouping ----------------------------------------------------------------------------
 
     def _contributions_of(
         self,
         ids: tuple[str, ...],
+        report_of: IntArray,
         x_m: FloatArray,
         y_m: FloatArray,
         weight: FloatArray,
         sigma_m: FloatArray,
     ) -> _Contributions:
-        """Group reports by (point, kernel width), groups in grid-cell order (cache locality)."""
+        """Group entries by (point, kernel width), groups in grid-cell order (cache locality).
+
+        ``report_of`` maps each entry (kernel) to its report in ``ids``.
+        """
         n = int(weight.shape[0])
         cell = self._cell_m
         code = np.clip((y_m - self._grid_y0) // cell, 0, self._grid_rows) * (
@@ -590,22 +671,33 @@ class RiskEngine:
             member_ptr=np.append(starts, n).astype(np.int64),
             member_row=order.astype(np.int64),
         )
+        report_of = np.asarray(report_of, dtype=np.int64)
+        by_report = np.argsort(report_of, kind="stable").astype(np.int64)
+        report_ptr = np.concatenate(
+            [[0], np.cumsum(np.bincount(report_of, minlength=len(ids)))]
+        ).astype(np.int64)
         return _Contributions(
             engine=self,
             ids=ids,
-            row_of={rid: k for k, rid in enumerate(ids)},
+            index_of={rid: k for k, rid in enumerate(ids)},
+            report_of=report_of,
+            report_ptr=report_ptr,
+            report_rows=by_report,
             weight=weight,
             groups=groups,
         )
 
     def _consolidate(self, c: _Contributions) -> _Contributions:
-        """Regroup the live base reports and the added ones into fresh base groups."""
-        rows = np.arange(len(c.ids)) if c.alive is None else np.flatnonzero(c.alive)
+        """Regroup the live base entries and the added ones into fresh base groups."""
+        rows = np.arange(len(c.weight)) if c.alive is None else np.flatnonzero(c.alive)
         g = c.groups
         gid = g.group_of[rows]
-        extra_ids, table = c.extra_arrays()
+        live, report_of = np.unique(c.report_of[rows], return_inverse=True)
+        extra_ids, table, owner = c.extra_arrays() if c.extra else ((), np.zeros((5, 0)), None)
+        extra_of = np.zeros(0, dtype=np.int64) if owner is None else owner + live.shape[0]
         return self._contributions_of(
-            tuple([c.ids[int(k)] for k in rows] + list(extra_ids)),
+            tuple([c.ids[int(k)] for k in live] + list(extra_ids)),
+            np.concatenate([report_of.ravel(), extra_of]),
             np.concatenate([g.x_m[gid], table[0]]),
             np.concatenate([g.y_m[gid], table[1]]),
             np.concatenate([c.weight[rows], table[4]]),
@@ -789,7 +881,7 @@ class RiskEngine:
     ) -> Iterator[tuple[bool, IntArray, IntArray, FloatArray]]:
         """Live kernels reaching the given segments: (base?, piece, group, unit value > 0).
 
-        ``group`` indexes the base groups when ``base`` is True, else the added reports.
+        ``group`` indexes the base groups when ``base`` is True, else the added entries.
         """
         starts = self._seg_piece_ptr[segments]
         counts = self._seg_piece_ptr[segments + 1] - starts
@@ -803,7 +895,7 @@ class RiskEngine:
         hit = value > 0
         yield True, pieces[q[hit]], p[hit], value[hit]
         if c.extra:
-            _, table = c.extra_arrays()
+            _, table, _ = c.extra_arrays()
             q, p = c.extra_index().pairs(mx, my, margin)
             value = self._unit_values(table[0], table[1], table[2], table[3], p, pieces[q])
             hit = value > 0
@@ -833,6 +925,7 @@ class RiskEngine:
         n_base = len(c.ids)
         g = c.groups
         weight = c.live_weight()
+        extra_ids, table, owner = c.extra_arrays() if c.extra else ((), np.zeros((5, 0)), None)
         for base, piece, group, value in self._pairs_at(c, segments):
             pos = np.searchsorted(segments, self._piece_seg[piece])
             if base:
@@ -841,12 +934,13 @@ class RiskEngine:
                 idx = np.repeat(starts - (np.cumsum(counts) - counts), counts)
                 rows = g.member_row[idx + np.arange(counts.sum())]
                 seg_parts.append(np.repeat(pos, counts))
-                report_parts.append(rows)
+                report_parts.append(c.report_of[rows])
                 value_parts.append(np.repeat(value, counts) * weight[rows])
             else:
+                assert owner is not None
                 seg_parts.append(pos)
-                report_parts.append(n_base + group)
-                value_parts.append(value * c.extra_arrays()[1][4][group])
+                report_parts.append(n_base + owner[group])
+                value_parts.append(value * table[4][group])
         out: list[list[tuple[str, float]]] = [[] for _ in range(segments.shape[0])]
         if not seg_parts:
             return out
@@ -854,8 +948,9 @@ class RiskEngine:
         report = np.concatenate(report_parts)
         value = np.concatenate(value_parts)
         keep = value > 0
-        span = n_base + len(c.extra)
-        # One entry per (segment, report): a report reaches a segment through several pieces.
+        span = n_base + len(extra_ids)
+        # One entry per (segment, report): a report reaches a segment through several pieces
+        # and, with its acute and chronic kernels, through two groups.
         key, inverse = np.unique(seg[keep] * span + report[keep], return_inverse=True)
         summed = np.bincount(inverse.ravel(), weights=value[keep]).astype(np.float64)
         seg, report = key // span, key % span
@@ -863,7 +958,6 @@ class RiskEngine:
         seg, report, summed = seg[order], report[order], summed[order]
         bounds = np.searchsorted(seg, np.arange(segments.shape[0] + 1))
         totals = np.bincount(seg, weights=summed, minlength=segments.shape[0])
-        extra_ids = c.extra_arrays()[0] if c.extra else ()
         for k in range(segments.shape[0]):
             lo, hi = int(bounds[k]), int(bounds[k + 1])
             if hi <= lo:
@@ -950,7 +1044,12 @@ class RiskEngine:
         _check_aware(at)
         reports = self._reports(incidents, at)
         contributions = self._contributions_of(
-            reports.ids, reports.x_m, reports.y_m, reports.weight, reports.sigma_m
+            reports.ids,
+            reports.report_of,
+            reports.x_m,
+            reports.y_m,
+            reports.weight,
+            reports.sigma_m,
         )
         segment_risk = self._group_values(contributions, contributions.group_weight())
         blocked, multiplier, floor, code, zone_ids = self._zone_state(zones, at)
@@ -1002,35 +1101,48 @@ class RiskEngine:
             The updated field; ``field`` itself is unchanged.
         """
         c = field._contributions
-        alive = np.ones(len(c.ids), dtype=bool) if c.alive is None else c.alive.copy()
+        alive = np.ones(len(c.weight), dtype=bool) if c.alive is None else c.alive.copy()
         dead = c.dead
         extra = dict(c.extra)
-        changed: list[tuple[float, float, float, float]] = []  # x, y, sigma, signed weight
+        changed: list[_Entry] = []  # x, y, sigma, signed weight
         g = c.groups
 
         def drop(report_id: str) -> None:
             nonlocal dead
             if report_id in extra:
-                x, y, sigma, weight = extra.pop(report_id)
-                changed.append((x, y, sigma, -weight))
+                changed.extend((x, y, s, -w) for x, y, s, w in extra.pop(report_id))
                 return
-            row = c.row_of.get(report_id)
-            if row is not None and alive[row]:
-                k = int(g.group_of[row])
-                where = (float(g.x_m[k]), float(g.y_m[k]), float(g.sigma_m[k]))
-                changed.append((*where, -float(c.weight[row])))
-                alive[row] = False
+            report = c.index_of.get(report_id)
+            if report is None:
+                return
+            rows = c.rows_of(report)
+            if rows.shape[0] and alive[rows[0]]:
+                for row in rows.tolist():
+                    k = int(g.group_of[row])
+                    where = (float(g.x_m[k]), float(g.y_m[k]), float(g.sigma_m[k]))
+                    changed.append((*where, -float(c.weight[row])))
+                alive[rows] = False
                 dead += 1
 
+        # The last version of a report given twice wins.
+        latest = list({incident.id: incident for incident in add}.values())
         for report_id in remove:
             drop(report_id)
-        for incident in add:
+        for incident in latest:
             drop(incident.id)
-        reports = self._reports(list(add), field.computed_at)
-        for k, report_id in enumerate(reports.ids):
-            where = (float(reports.x_m[k]), float(reports.y_m[k]), float(reports.sigma_m[k]))
-            extra[report_id] = (*where, float(reports.weight[k]))
-            changed.append((*where, float(reports.weight[k])))
+        reports = self._reports(latest, field.computed_at)
+        entries: dict[str, list[_Entry]] = {}
+        for k, report in enumerate(reports.report_of.tolist()):
+            entry = (
+                float(reports.x_m[k]),
+                float(reports.y_m[k]),
+                float(reports.sigma_m[k]),
+                float(reports.weight[k]),
+            )
+            entries.setdefault(reports.ids[report], []).append(entry)
+            changed.append(entry)
+        for report_id, kernels in entries.items():
+            extra[report_id] = tuple(kernels)
         new = replace(c, alive=alive, dead=dead, extra=extra, cache={})
         if len(extra) > _MAX_EXTRA or dead > max(_MAX_EXTRA, len(c.ids) // 4):
             new = self._consolidate(new)

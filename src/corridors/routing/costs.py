@@ -23,18 +23,38 @@ risk-aversion :data:`LEVELS`; a request's ``alpha`` is rounded to the nearest le
 (:meth:`CostModel.quantise`). Between two neighbouring levels the weighted-sum optimum
 changes only at a few breakpoints, and the Pareto sweep (``routing.pareto``) shows the
 planner the whole trade-off anyway.
+
+Memory: each pre-customised metric costs RoutingKit a weight per CCH arc (forward and
+backward), which grows faster than the graph (the separators grow): ~12 MB per level at
+100k nodes but ~360 MB at 1M nodes (a 1000 x 1000 synthetic grid, whose CCH alone takes
+~720 MB), where six levels would take ~2.2 GB on top of the graph. Large graphs therefore
+get fewer levels (:data:`LEVELS_BY_SIZE`, :meth:`CostModel.for_graph`): above 400k nodes
+fastest, balanced and safest (0, 0.5, 1); above 800k nodes balanced and safest (0.5, 1).
+The trade-off: a request's ``risk_aversion`` is rounded more coarsely (with two levels a
+request for the fastest route gets the balanced one), a Pareto sweep has only two or three
+weighted-sum candidates (plus the alternatives) and may miss intermediate compromises, and
+a full refresh is correspondingly cheaper. Pass ``levels_by_size=None`` to keep every level
+whatever the size.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 
 from corridors.graph.model import RoadGraph
 
-__all__ = ["LEVELS", "MAX_FACTOR", "CostModel", "edge_costs", "edge_exposure", "impassable"]
+__all__ = [
+    "LEVELS",
+    "LEVELS_BY_SIZE",
+    "MAX_FACTOR",
+    "CostModel",
+    "edge_costs",
+    "edge_exposure",
+    "impassable",
+]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -42,6 +62,12 @@ BoolArray = npt.NDArray[np.bool_]
 
 #: Risk-aversion levels with a pre-customised metric each.
 LEVELS: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 0.9, 1.0)
+#: ``(nodes, levels)``: a graph with more than ``nodes`` nodes gets only ``levels`` (the
+#: last tier it exceeds wins); smaller graphs get all the model's levels. Memory-bound.
+LEVELS_BY_SIZE: tuple[tuple[int, tuple[float, ...]], ...] = (
+    (400_000, (0.0, 0.5, 1.0)),
+    (800_000, (0.5, 1.0)),
+)
 #: lambda(1) / lambda(0.5).
 MAX_FACTOR = 1000.0
 
@@ -57,10 +83,28 @@ class CostModel:
         ``risk_aversion = 0.5``.
     levels
         Risk-aversion levels that get a pre-customised metric, ascending, within [0, 1].
+    levels_by_size
+        ``(nodes, levels)`` tiers, ascending: graphs with more than ``nodes`` nodes use
+        ``levels`` instead (see :meth:`for_graph`); ``None`` keeps ``levels`` whatever the
+        size.
     """
 
     seconds_per_exposure: float = 60.0
     levels: tuple[float, ...] = LEVELS
+    levels_by_size: tuple[tuple[int, tuple[float, ...]], ...] | None = LEVELS_BY_SIZE
+
+    def for_graph(self, node_count: int) -> CostModel:
+        """This model with the levels for a graph of ``node_count`` nodes.
+
+        Each level costs one customised CCH metric (memory and refresh time grow faster
+        than the graph; see the module docstring), so large graphs get the levels of the
+        last ``levels_by_size`` tier whose node count they exceed.
+        """
+        levels = self.levels
+        for nodes, tier in self.levels_by_size or ():
+            if node_count > nodes:
+                levels = tier
+        return self if levels == self.levels else replace(self, levels=levels)
 
     @classmethod
     def from_high_risk(

@@ -21,10 +21,13 @@ lock and copies results into Python lists before it returns.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import itertools
 import math
 import threading
 import time
+import weakref
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -188,10 +191,102 @@ def _origin_options(graph: RoadGraph, at: EdgePosition) -> Iterator[tuple[int, f
 
 @dataclass(slots=True)
 class _Metric:
+    """One customised metric: float weights (the truth), integer scale, RoutingKit metric.
+
+    ``bound`` is an upper bound on the float cost of any simple path (see
+    :func:`_path_bound`), kept up to date by partial updates so that they need not scan
+    every weight. The integer weights are not kept: RoutingKit holds them, and the few a
+    query needs are recomputed from ``weights`` (:func:`_int_weight`). ``version`` counts
+    the changes of ``weights``.
+    """
+
     weights: FloatArray
-    int_weights: IntArray
     scale: float
+    bound: float
     metric: rk.CCHMetric
+    version: int = 0
+
+
+_VERSIONS = itertools.count(1)
+
+
+def _next_version() -> int:
+    """A fresh starting version (a dropped and re-made metric never repeats one)."""
+    return next(_VERSIONS) << 32
+
+
+def _int_weight(m: _Metric, edge: int) -> int:
+    """The integer weight RoutingKit holds for ``edge`` (INF_WEIGHT when impassable)."""
+    w = float(m.weights[edge])
+    if not math.isfinite(w):
+        return INF_WEIGHT
+    return min(round(w * m.scale), INF_WEIGHT - 1)
+
+
+def _scaled(weights: FloatArray, scale: float) -> npt.NDArray[np.uint32]:
+    """Integer weights as RoutingKit takes them (uint32; impassable = INF_WEIGHT)."""
+    out = np.full(weights.shape[0], INF_WEIGHT, dtype=np.uint32)
+    finite = np.isfinite(weights)
+    out[finite] = np.minimum(np.rint(weights[finite] * scale), INF_WEIGHT - 1)
+    return out
+
+
+#: One contraction hierarchy per graph object, shared by every engine on it (it depends
+#: only on the topology and the node order; metrics hold their own weights).
+_CCH_CACHE: weakref.WeakKeyDictionary[RoadGraph, rk.CCH] = weakref.WeakKeyDictionary()
+_CCH_CACHE_LOCK = threading.Lock()
+
+
+def _build_cch(graph: RoadGraph) -> rk.CCH:
+    """Order the nodes (inertial flow on coordinates) and build the CCH of ``graph``.
+
+    The arrays are handed over as numpy arrays (no Python-list copies: those cost ~40
+    bytes per element, ~0.7 GB at 1M nodes).
+    """
+    with _CCH_CACHE_LOCK:
+        cached = _CCH_CACHE.get(graph)
+        if cached is not None:
+            return cached
+        tail = np.ascontiguousarray(graph.edge_tail, dtype=np.uint32)
+        head = np.ascontiguousarray(graph.edge_head, dtype=np.uint32)
+        order = np.asarray(
+            rk.compute_order_inertial(
+                graph.node_count,
+                tail,  # type: ignore[arg-type]
+                head,  # type: ignore[arg-type]
+                graph.node_lat,  # type: ignore[arg-type]
+                graph.node_lon,  # type: ignore[arg-type]
+            ),
+            dtype=np.uint32,
+        )
+        cch = rk.CCH(order, tail, head, False)  # type: ignore[arg-type]
+        del order, tail, head
+        _CCH_CACHE[graph] = cch
+    release_free_memory()
+    return cch
+
+
+def release_free_memory() -> None:
+    """Hand freed heap memory back to the OS (glibc ``malloc_trim``; no-op elsewhere).
+
+    Building a CCH or customising a metric frees large temporary buffers that glibc keeps
+    in the heap (~190 MB after a CCH build at 1M nodes); trimming makes RSS match what is
+    really used. Costs a few milliseconds.
+    """
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _load_libc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim  # noqa: B018 - probe: glibc only
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+_LIBC = _load_libc()
 
 
 class CCHEngine:
@@ -206,17 +301,13 @@ class CCHEngine:
     -----
     Thread-safe: one lock serialises queries and customisations (the extension forbids
     queries during customisation). Building the contraction order takes ~3 s per 100k
-    nodes; do it once per graph.
+    nodes (~70 s at 1M); it is done once per graph object: engines on the same graph
+    share it.
     """
 
     def __init__(self, graph: RoadGraph) -> None:
         self.graph = graph
-        tail = graph.edge_tail.tolist()
-        head = graph.edge_head.tolist()
-        order = rk.compute_order_inertial(
-            graph.node_count, tail, head, graph.node_lat.tolist(), graph.node_lon.tolist()
-        )
-        self._cch = rk.CCH(order, tail, head, False)
+        self._cch = _build_cch(graph)
         self._metrics: dict[Hashable, _Metric] = {}
         self._lock = threading.RLock()
         self._tail = graph.edge_tail
@@ -235,6 +326,16 @@ class CCHEngine:
         """Keys of the customised metrics."""
         with self._lock:
             return list(self._metrics)
+
+    def version(self, key: Hashable) -> int | None:
+        """How many times metric ``key`` changed (``None`` when there is no such metric).
+
+        A caller that keeps its own copy of what it last wrote can compare versions to
+        know that nobody else changed the metric since.
+        """
+        with self._lock:
+            m = self._metrics.get(key)
+            return None if m is None else m.version
 
     def weights(self, key: Hashable) -> FloatArray:
         """The float weights of metric ``key`` (read-only view; do not modify)."""
@@ -271,33 +372,106 @@ class CCHEngine:
         t0 = time.perf_counter()
         with self._lock:
             old = self._metrics.get(key)
-            if old is not None:
-                same = (old.weights == w) | (np.isinf(old.weights) & np.isinf(w))
-                changed = np.flatnonzero(~same)
-                if changed.size == 0:
-                    return UpdateStats("none", 0, time.perf_counter() - t0)
-                ints = np.full(w.shape[0], INF_WEIGHT, dtype=np.int64)
-                fin = np.isfinite(w)
-                ints[fin] = np.rint(w[fin] * old.scale).astype(np.int64)
-                fits = _path_bound(w, self.graph.node_count) * old.scale < INF_WEIGHT - 1
-                if fits and changed.size <= PARTIAL_UPDATE_MAX_SHARE * w.shape[0]:
-                    updates = dict(zip(changed.tolist(), ints[changed].tolist(), strict=True))
-                    self._partial_update(old.metric, updates)
-                    old.weights, old.int_weights = w, ints
-                    return UpdateStats("partial", int(changed.size), time.perf_counter() - t0)
+            if old is None:
                 ints, scale = integer_weights(w, self.graph.node_count)
-                old.metric.reset(ints.tolist())
-                old.weights, old.int_weights, old.scale = w, ints, scale
-                return UpdateStats("full", int(changed.size), time.perf_counter() - t0)
-            ints, scale = integer_weights(w, self.graph.node_count)
-            metric = rk.CCHMetric(self._cch, ints.tolist())
-            self._metrics[key] = _Metric(w, ints, scale, metric)
-            return UpdateStats("new", int(w.shape[0]), time.perf_counter() - t0)
+                metric = rk.CCHMetric(self._cch, ints.astype(np.uint32))  # type: ignore[arg-type]
+                del ints
+                bound = _path_bound(w, self.graph.node_count)
+                self._metrics[key] = _Metric(w, scale, bound, metric, _next_version())
+                release_free_memory()
+                return UpdateStats("new", int(w.shape[0]), time.perf_counter() - t0)
+            same = (old.weights == w) | (np.isinf(old.weights) & np.isinf(w))
+            changed = np.flatnonzero(~same)
+            del same
+            if changed.size == 0:
+                return UpdateStats("none", 0, time.perf_counter() - t0)
+            if changed.size <= PARTIAL_UPDATE_MAX_SHARE * w.shape[0] and self._try_partial(
+                old, changed, w[changed]
+            ):
+                return UpdateStats("partial", int(changed.size), time.perf_counter() - t0)
+            self._reset(old, w)
+            return UpdateStats("full", int(changed.size), time.perf_counter() - t0)
+
+    def update_edges(self, key: Hashable, edges: IntArray, values: FloatArray) -> UpdateStats:
+        """Set the float weights of some edges of metric ``key``; the others keep theirs.
+
+        Costs O(len(edges)) plus the RoutingKit update, where :meth:`set_weights` compares
+        every weight: use it when the caller knows which edges may have changed.
+
+        Parameters
+        ----------
+        key
+            An existing metric.
+        edges
+            Edge indexes (distinct).
+        values
+            Their new float weights, ``>= 0``; ``inf`` = impassable.
+
+        Returns
+        -------
+        UpdateStats
+            ``none`` when no value differs, ``partial`` or ``full`` as in
+            :meth:`set_weights`.
+        """
+        t0 = time.perf_counter()
+        idx = np.asarray(edges, dtype=np.int64)
+        val = np.asarray(values, dtype=np.float64)
+        if idx.shape != val.shape:
+            raise ValueError("edges and values differ in length")
+        if val.size and np.nanmin(val) < 0:
+            raise ValueError("edge weights must be >= 0")
+        with self._lock:
+            m = self._metrics[key]
+            cur = m.weights[idx]
+            diff = ~((cur == val) | (np.isinf(cur) & np.isinf(val)))
+            idx, val = idx[diff], val[diff]
+            if idx.size == 0:
+                return UpdateStats("none", 0, time.perf_counter() - t0)
+            if idx.size <= PARTIAL_UPDATE_MAX_SHARE * m.weights.shape[0] and self._try_partial(
+                m, idx, val
+            ):
+                return UpdateStats("partial", int(idx.size), time.perf_counter() - t0)
+            w = m.weights.copy()
+            w[idx] = val
+            self._reset(m, w)
+            return UpdateStats("full", int(idx.size), time.perf_counter() - t0)
+
+    def _try_partial(self, m: _Metric, edges: IntArray, values: FloatArray) -> bool:
+        """Apply new float ``values`` on ``edges`` by a partial update if the scale fits.
+
+        The path bound only grows by the finite increases (an upper bound stays one), so
+        the check needs no pass over every weight.
+        """
+        old = m.weights[edges]
+        grow_new = np.where(np.isfinite(values), values, 0.0)
+        grow_old = np.where(np.isfinite(old), old, 0.0)
+        bound = m.bound + float(np.maximum(grow_new - grow_old, 0.0).sum())
+        if bound * m.scale >= INF_WEIGHT - 1:
+            return False
+        ints = _scaled(values, m.scale)
+        self._partial_update(m.metric, dict(zip(edges.tolist(), ints.tolist(), strict=True)))
+        m.weights[edges] = values
+        m.bound = bound
+        m.version += 1
+        return True
+
+    def _reset(self, m: _Metric, w: FloatArray) -> None:
+        """Re-customise ``m`` in full with float weights ``w`` (new scale and bound)."""
+        ints, scale = integer_weights(w, self.graph.node_count)
+        m.metric.reset(ints.astype(np.uint32))  # type: ignore[arg-type]
+        del ints
+        m.weights, m.scale = w, scale
+        m.bound = _path_bound(w, self.graph.node_count)
+        m.version += 1
+        release_free_memory()
 
     def drop(self, key: Hashable) -> None:
         """Forget metric ``key`` (frees its memory)."""
         with self._lock:
-            self._metrics.pop(key, None)
+            dropped = self._metrics.pop(key, None)
+        if dropped is not None:
+            del dropped
+            release_free_memory()
 
     def route(
         self,
@@ -336,14 +510,12 @@ class CCHEngine:
             # edge still counts as using it (as in the reference engine).
             if not any(bool(forbidden[e]) for e in raw):
                 return path
-            banned = np.flatnonzero(forbidden & (m.int_weights < INF_WEIGHT))
+            banned = np.flatnonzero(forbidden & np.isfinite(m.weights))
             self._partial_update(m.metric, dict.fromkeys(banned.tolist(), INF_WEIGHT))
-            saved = m.int_weights[banned].copy()
-            m.int_weights[banned] = INF_WEIGHT
             try:
-                return self._route_locked(m, origin, destination)[0]
+                return self._route_locked(m, origin, destination, forbidden)[0]
             finally:
-                m.int_weights[banned] = saved
+                saved = _scaled(m.weights[banned], m.scale)
                 self._partial_update(
                     m.metric, dict(zip(banned.tolist(), saved.tolist(), strict=True))
                 )
@@ -359,31 +531,42 @@ class CCHEngine:
             return None if distance is None else distance / m.scale
 
     def _route_locked(
-        self, m: _Metric, origin: EdgePosition, destination: EdgePosition
+        self,
+        m: _Metric,
+        origin: EdgePosition,
+        destination: EdgePosition,
+        forbidden: BoolArray | None = None,
     ) -> tuple[EdgePath | None, list[int]]:
-        iw = m.int_weights
+        def int_weight(edge: int) -> int:
+            if forbidden is not None and forbidden[edge]:
+                return INF_WEIGHT
+            return _int_weight(m, edge)
+
         sources: dict[int, tuple[int, int, float]] = {}  # node -> (init, edge, fraction)
         for e, f in _origin_options(self.graph, origin):
-            if iw[e] >= INF_WEIGHT:
+            iw = int_weight(e)
+            if iw >= INF_WEIGHT:
                 continue
-            node, init = int(self._head[e]), round((1.0 - f) * int(iw[e]))
+            node, init = int(self._head[e]), round((1.0 - f) * iw)
             if node not in sources or init < sources[node][0]:
                 sources[node] = (init, e, f)
         targets: dict[int, tuple[int, int, float]] = {}
         for e, f in _origin_options(self.graph, destination):
-            if iw[e] >= INF_WEIGHT:
+            iw = int_weight(e)
+            if iw >= INF_WEIGHT:
                 continue
-            node, init = int(self._tail[e]), round(f * int(iw[e]))
+            node, init = int(self._tail[e]), round(f * iw)
             if node not in targets or init < targets[node][0]:
                 targets[node] = (init, e, f)
         best: tuple[int, tuple[Piece, ...]] | None = None
         # Direct: both points on the same directed edge, destination ahead.
         for e, f in _origin_options(self.graph, origin):
             for d, g in _origin_options(self.graph, destination):
-                if e == d and g >= f and iw[e] < INF_WEIGHT:
-                    cost = round((g - f) * int(iw[e]))
-                    if best is None or cost < best[0]:
-                        best = (cost, (Piece(e, f, g),))
+                if e != d or g < f or (iw := int_weight(e)) >= INF_WEIGHT:
+                    continue
+                cost = round((g - f) * iw)
+                if best is None or cost < best[0]:
+                    best = (cost, (Piece(e, f, g),))
         if sources and targets:
             query = rk.CCHQuery(m.metric)
             result = query.run_multi(

@@ -1,7 +1,8 @@
 """One entry point for route planning: :func:`plan_routes` on a :class:`RoutingState`.
 
 :class:`RoutingState` owns the CCH of one graph and one customised metric per risk-aversion
-level (:data:`corridors.routing.costs.LEVELS`), all built from the current risk snapshot;
+level (:data:`corridors.routing.costs.LEVELS`; fewer on large graphs, see
+:meth:`corridors.routing.costs.CostModel.for_graph`), all built from the current risk snapshot;
 :meth:`RoutingState.refresh` re-customises them when the risk field changes (partial
 updates when few edges changed). A request is answered on the metric of the level nearest
 its ``risk_aversion``; its own impassable edges (``avoid_edges``, ``max_edge_risk``) are
@@ -26,7 +27,14 @@ from corridors.errors import NoRouteError
 from corridors.graph.model import RoadGraph
 from corridors.routing.alternatives import find_alternatives, overlap
 from corridors.routing.costs import CostModel, edge_costs, edge_exposure, impassable
-from corridors.routing.engine import CCHEngine, EdgePath, EdgePosition, Piece, UpdateStats
+from corridors.routing.engine import (
+    PARTIAL_UPDATE_MAX_SHARE,
+    CCHEngine,
+    EdgePath,
+    EdgePosition,
+    Piece,
+    UpdateStats,
+)
 from corridors.routing.pareto import pareto_front
 from corridors.routing.sssp import reachable_nodes
 from corridors.routing.summary import RiskView, RouteSummary, summarise
@@ -149,37 +157,91 @@ class RoutingState:
         engine: CCHEngine | None = None,
     ) -> None:
         self.graph = graph
-        self.cost_model = cost_model or CostModel()
+        self.cost_model = (cost_model or CostModel()).for_graph(graph.node_count)
         self.high_risk_per_km = high_risk_per_km
         self.engine = engine or CCHEngine(graph)
         self._adhoc_lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
+        self._risk_per_km = np.zeros(0)
+        self._blocked = np.zeros(0, dtype=np.bool_)
+        self._versions: dict[float, int | None] = {}
         self.risk = risk
         self.refresh(risk)
 
     def refresh(self, risk: RiskView) -> dict[float, UpdateStats]:
         """Make ``risk`` the current snapshot and update every level's metric.
 
+        The edges whose risk or blocking changed since the previous snapshot are found
+        once; when they are few (a new or retracted report), each level recomputes and
+        updates only their weights (:meth:`CCHEngine.update_edges`), otherwise its whole
+        weight vector (:meth:`CCHEngine.set_weights`, which compares every weight). A
+        level whose metric someone else changed meanwhile (a shared engine) is rewritten.
+
         Returns
         -------
         dict
             Level -> how its metric was updated (mode, changed arcs, seconds).
         """
-        stats = {
-            level: self.engine.set_weights(level, self.level_weights(risk, level))
-            for level in self.cost_model.levels
-        }
-        self.risk = risk
+        risk_per_km = np.array(risk.edge_risk_per_km, dtype=np.float64, copy=True)
+        blocked = np.array(risk.edge_blocked, dtype=np.bool_, copy=True)
+        m = self.graph.edge_count
+        if risk_per_km.shape != (m,) or blocked.shape != (m,):
+            raise ValueError(f"risk arrays must have {m} entries")
+        with self._refresh_lock:
+            changed: IntArray | None = None
+            if self._risk_per_km.shape == (m,):
+                old = self._risk_per_km
+                same = (old == risk_per_km) | (np.isnan(old) & np.isnan(risk_per_km))
+                same &= self._blocked == blocked
+                changed = np.flatnonzero(~same)
+                del same
+            stats: dict[float, UpdateStats] = {}
+            few = changed is not None and changed.size <= PARTIAL_UPDATE_MAX_SHARE * m
+            for level in self.cost_model.levels:
+                mine = self._versions.get(level, -1) == self.engine.version(level)
+                if mine and few and changed is not None:
+                    values = edge_costs(
+                        self.graph.edge_duration_s[changed],
+                        risk_per_km[changed] * self.graph.edge_length_m[changed] / 1000.0,
+                        self.cost_model.exposure_weight_s(level),
+                        impassable_mask=blocked[changed],
+                    )
+                    stats[level] = self.engine.update_edges(level, changed, values)
+                else:
+                    weights = _level_weights(
+                        self.graph, self.cost_model, risk_per_km, blocked, level
+                    )
+                    stats[level] = self.engine.set_weights(level, weights)
+                    del weights
+                self._versions[level] = self.engine.version(level)
+            self._risk_per_km, self._blocked = risk_per_km, blocked
+            self.risk = risk
         return stats
 
     def level_weights(self, risk: RiskView, level: float) -> npt.NDArray[np.float64]:
         """Float edge costs (seconds-equivalent) at a risk-aversion level."""
-        exposure = edge_exposure(self.graph, risk.edge_risk_per_km)
-        return edge_costs(
-            self.graph.edge_duration_s,
-            exposure,
-            self.cost_model.exposure_weight_s(level),
-            impassable_mask=np.asarray(risk.edge_blocked, dtype=np.bool_),
+        return _level_weights(
+            self.graph,
+            self.cost_model,
+            np.asarray(risk.edge_risk_per_km, dtype=np.float64),
+            np.asarray(risk.edge_blocked, dtype=np.bool_),
+            level,
         )
+
+
+def _level_weights(
+    graph: RoadGraph,
+    model: CostModel,
+    risk_per_km: npt.NDArray[np.float64],
+    blocked: BoolArray,
+    level: float,
+) -> npt.NDArray[np.float64]:
+    return edge_costs(
+        graph.edge_duration_s,
+        edge_exposure(graph, risk_per_km),
+        model.exposure_weight_s(level),
+        impassable_mask=blocked,
+    )
 
 
 def plan_routes(

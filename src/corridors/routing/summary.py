@@ -13,6 +13,8 @@ Conventions
 - Steps merge consecutive pieces with the same street label. A step's ``risk_per_km`` is
   ``exposure / km``, the length-weighted mean risk per km of its edges (so the steps'
   exposures add up to the route's); ``max_risk_per_km`` is the highest edge risk in it.
+- Contributors of the high-risk edges are asked for in one ``contributors_many(edges)``
+  call when the risk view has that method (same answers as ``contributors`` per edge).
 - ``starts_in_risk``/``ends_in_risk`` are true when the first/last piece's edge is at or
   above the high-risk threshold; the caller may also set them from caution zones
   (``dataclasses.replace``).
@@ -138,6 +140,16 @@ def cut_polyline(
     return [point(s_d), *inner, point(e_d)]
 
 
+def _contributors(
+    risk: RiskView, edges: npt.NDArray[np.int64]
+) -> dict[int, Sequence[tuple[str, float]]]:
+    """``risk.contributors`` of each edge, in one vectorised call when the view offers one."""
+    many = getattr(risk, "contributors_many", None)
+    if many is not None and edges.size:
+        return dict(zip(edges.tolist(), many(edges), strict=True))
+    return {int(e): risk.contributors(int(e)) for e in edges.tolist()}
+
+
 def summarise(
     graph: RoadGraph,
     risk: RiskView,
@@ -183,12 +195,11 @@ def summarise(
     piece_coords: list[list[list[float]]] = []
     for p in pieces:
         g0, g1 = int(graph.geometry_offsets[p.edge]), int(graph.geometry_offsets[p.edge + 1])
-        part = cut_polyline(
-            graph.geometry_lon[g0:g1].tolist(),
-            graph.geometry_lat[g0:g1].tolist(),
-            p.start,
-            p.end,
-        )
+        lon, lat = graph.geometry_lon[g0:g1].tolist(), graph.geometry_lat[g0:g1].tolist()
+        if p.start <= 0.0 and p.end >= 1.0 and len(lon) >= 2:
+            part = [[x, y] for x, y in zip(lon, lat, strict=True)]  # whole edge: no cut
+        else:
+            part = cut_polyline(lon, lat, p.start, p.end)
         piece_coords.append(part)
         for pt in part:
             if not coords or coords[-1] != pt:
@@ -196,6 +207,7 @@ def summarise(
     if len(coords) == 1:
         coords.append(list(coords[0]))
 
+    explain = _contributors(risk, np.unique(edges[high]))
     hotspots: list[Hotspot] = []
     i = 0
     while i < len(pieces):
@@ -209,7 +221,7 @@ def summarise(
         longest = max(run, key=lambda k: float(length[k]))
         shares: dict[str, float] = {}
         for k in run:
-            for rid, s in risk.contributors(int(edges[k])):
+            for rid, s in explain[int(edges[k])]:
                 shares[rid] = shares.get(rid, 0.0) + float(s) * float(length[k])
         ids = tuple(sorted(shares, key=lambda r: (-shares[r], r)))
         first, last = piece_coords[i][0], piece_coords[j][-1]

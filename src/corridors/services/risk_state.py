@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from prometheus_client import Gauge, Histogram
@@ -91,6 +92,7 @@ class RiskState:
         self._adhoc_lock = threading.Lock()
         self._adhoc_generation = 0
         self._thread: threading.Thread | None = None
+        self._listeners: list[Callable[[RiskField], None]] = []
 
     def _now(self) -> datetime:
         return self._clock()
@@ -139,7 +141,16 @@ class RiskState:
         self._field = field
         REFRESH_S.observe(time.perf_counter() - started)
         REPORTS_CONSIDERED.set(field.reports_considered)
+        for listener in list(self._listeners):
+            try:
+                listener(field)
+            except Exception:  # a listener's failure must not stop the refreshes
+                log.exception("risk refresh listener failed")
         return field
+
+    def add_listener(self, listener: Callable[[RiskField], None]) -> None:
+        """Call ``listener(field)`` after every successful refresh (in the refreshing thread)."""
+        self._listeners.append(listener)
 
     # -- background refresh ---------------------------------------------------------------
     def changed(self, _kind: str = "reports") -> None:

@@ -17,9 +17,12 @@ from corridors.graph.model import RoadGraph
 from corridors.graph.snap import EdgeSnapper, service_area_contains
 from corridors.risk.config import load_risk_model
 from corridors.services.clock import Clock, utc_now
+from corridors.services.corridors import CorridorWatcher
+from corridors.services.events import EventBus
 from corridors.services.graphs import load_serving_graph
 from corridors.services.risk_state import RiskState
 from corridors.services.route_memory import RouteMemory
+from corridors.services.webhooks import SecretBox, WebhookDispatcher
 from corridors.store import Database
 
 __all__ = ["Runtime"]
@@ -65,6 +68,15 @@ class Runtime:
         )
         self.route_memory = RouteMemory()
         self._change_listeners: list[Callable[[str], None]] = [self.risk.changed]
+        # Corridors, events and webhooks: status re-evaluated after every risk refresh.
+        self.events = EventBus(db, clock=clock)
+        self.secret_box = SecretBox.from_settings(settings)
+        self.webhooks = WebhookDispatcher(
+            db, self.secret_box, clock=clock, timeout_s=settings.webhook_timeout_s
+        )
+        self.events.on_publish(self.webhooks.wake)
+        self.corridors = CorridorWatcher(self)
+        self.risk.add_listener(self.corridors.on_refresh)
 
     @classmethod
     def open(cls, settings: Settings, *, clock: Clock = utc_now) -> Runtime:
@@ -107,10 +119,14 @@ class Runtime:
             listener(kind)
 
     def start(self) -> None:
-        """Start background work (risk refresh)."""
+        """Start background work (risk refresh, webhook deliveries)."""
         self.risk.start()
+        self.risk.changed("start")  # corridors catch up with what changed while down
+        self.webhooks.start()
 
     def close(self) -> None:
         """Stop background work and release the database connections."""
+        self.events.close()
         self.risk.stop()
+        self.webhooks.close()
         self.db.dispose()

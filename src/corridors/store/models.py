@@ -148,3 +148,113 @@ class IdempotencyRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (UniqueConstraint("api_key_id", "key", name="uq_idempotency_keys_key"),)
+
+
+# --- Corridors, events and webhooks (migration 0002) ------------------------------------
+
+__all__ += [
+    "CorridorRow",
+    "CorridorStatusRow",
+    "EventRow",
+    "WebhookDeliveryRow",
+    "WebhookRow",
+]
+
+
+class CorridorRow(Base):
+    """A named corridor: the trip a planner watches, and its current status.
+
+    ``status`` is one of open, caution, restricted, closed; ``waypoints`` a JSON list of
+    ``[lon, lat]`` and ``convoy`` the JSON convoy. Archived corridors keep their rows.
+    """
+
+    __tablename__ = "corridors"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    origin_lon: Mapped[float] = mapped_column(Float)
+    origin_lat: Mapped[float] = mapped_column(Float)
+    destination_lon: Mapped[float] = mapped_column(Float)
+    destination_lat: Mapped[float] = mapped_column(Float)
+    waypoints: Mapped[list[list[float]]] = mapped_column(JSON)
+    convoy: Mapped[dict[str, Any]] = mapped_column(JSON)
+    risk_aversion: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16))
+    status_reason: Mapped[str] = mapped_column(Text)
+    status_changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(String(100))
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class CorridorStatusRow(Base):
+    """One status change of a corridor (the first row is its status at creation)."""
+
+    __tablename__ = "corridor_status_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    corridor_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("corridors.id", ondelete="CASCADE")
+    )
+    previous_status: Mapped[str | None] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    reason: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_corridor_status_history_corridor", "corridor_id", "id"),)
+
+
+class EventRow(Base):
+    """One published event; ``id`` is the SSE event id (committed in id order)."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class WebhookRow(Base):
+    """A webhook subscription; the secret is stored encrypted (Fernet), never in clear."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    secret_encrypted: Mapped[str] = mapped_column(Text)
+    secret_hint: Mapped[str] = mapped_column(String(8))
+    events: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(String(100))
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class WebhookDeliveryRow(Base):
+    """The outbox: one row per (event, webhook), written with the event.
+
+    ``status``: pending (``next_attempt_at`` says when), delivered, failed (attempts
+    exhausted) or cancelled (webhook deleted).
+    """
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    webhook_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("webhooks.id", ondelete="CASCADE")
+    )
+    event_id: Mapped[int] = mapped_column(Integer, ForeignKey("events.id", ondelete="CASCADE"))
+    event_type: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_webhook", "webhook_id", "created_at", "id"),
+    )

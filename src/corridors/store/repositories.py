@@ -445,3 +445,300 @@ class IdempotencyRepository:
         self.session.add(row)
         self.session.flush()
         return row
+
+
+# --- Corridors, events and webhooks -----------------------------------------------------
+
+from corridors.store.models import (  # noqa: E402
+    CorridorRow,
+    CorridorStatusRow,
+    EventRow,
+    WebhookDeliveryRow,
+    WebhookRow,
+)
+
+__all__ += [
+    "CorridorRepository",
+    "EventRepository",
+    "WebhookDeliveryRepository",
+    "WebhookRepository",
+]
+
+#: PostgreSQL advisory lock held by every transaction that inserts an event, so event ids
+#: commit in increasing order and a reader that has seen id N has seen every id below N.
+EVENTS_LOCK = 0x636F7265  # "core"
+
+
+class CorridorRepository:
+    """Named corridors and their status history."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, row: CorridorRow) -> CorridorRow:
+        """Insert a corridor."""
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    def get(self, corridor_id: str) -> CorridorRow | None:
+        """The corridor with this id (archived or not), or ``None``."""
+        return self.session.get(CorridorRow, corridor_id)
+
+    def require(self, corridor_id: str) -> CorridorRow:
+        """The live (not archived) corridor with this id.
+
+        Raises
+        ------
+        NotFoundError
+            No such corridor, or it is archived.
+        """
+        row = self.get(corridor_id)
+        if row is None or row.archived_at is not None:
+            raise NotFoundError(f"corridor {corridor_id} not found")
+        return row
+
+    def live(self) -> builtins.list[CorridorRow]:
+        """Every corridor not archived, oldest first."""
+        stmt = (
+            select(CorridorRow)
+            .where(CorridorRow.archived_at.is_(None))
+            .order_by(CorridorRow.created_at, CorridorRow.id)
+        )
+        return list(self.session.scalars(stmt))
+
+    def history(
+        self, corridor_ids: Sequence[str], *, limit: int = 50
+    ) -> dict[str, builtins.list[CorridorStatusRow]]:
+        """The latest ``limit`` status changes of each corridor, newest first."""
+        found: dict[str, builtins.list[CorridorStatusRow]] = {c: [] for c in corridor_ids}
+        if not corridor_ids:
+            return found
+        stmt = (
+            select(CorridorStatusRow)
+            .where(CorridorStatusRow.corridor_id.in_(list(corridor_ids)))
+            .order_by(CorridorStatusRow.corridor_id, CorridorStatusRow.id.desc())
+        )
+        for row in self.session.scalars(stmt):
+            rows = found[row.corridor_id]
+            if len(rows) < limit:
+                rows.append(row)
+        return found
+
+    def change_status(
+        self,
+        corridor_id: str,
+        *,
+        expected: str,
+        status: str,
+        reason: str,
+        at: datetime,
+    ) -> bool:
+        """Move a corridor from ``expected`` to ``status`` and append a history row.
+
+        Compare-and-set: nothing happens (returns False) when the corridor is archived, its
+        status is no longer ``expected`` or it changed after ``at`` (another process with a
+        fresher risk picture got there first).
+        """
+        result = self.session.execute(
+            update(CorridorRow)
+            .where(
+                CorridorRow.id == corridor_id,
+                CorridorRow.status == expected,
+                CorridorRow.archived_at.is_(None),
+                CorridorRow.status_changed_at <= at,
+            )
+            .values(status=status, status_reason=reason, status_changed_at=at)
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(result, "rowcount", 0) != 1:
+            return False
+        self.add_history(corridor_id, previous=expected, status=status, reason=reason, at=at)
+        return True
+
+    def set_reason(self, corridor_id: str, *, status: str, reason: str) -> None:
+        """Update the reason of an unchanged status (no history row: nothing changed state)."""
+        self.session.execute(
+            update(CorridorRow)
+            .where(CorridorRow.id == corridor_id, CorridorRow.status == status)
+            .values(status_reason=reason)
+            .execution_options(synchronize_session=False)
+        )
+
+    def add_history(
+        self, corridor_id: str, *, previous: str | None, status: str, reason: str, at: datetime
+    ) -> None:
+        """Append one status-history row."""
+        self.session.add(
+            CorridorStatusRow(
+                corridor_id=corridor_id,
+                previous_status=previous,
+                status=status,
+                reason=reason,
+                at=at,
+            )
+        )
+        self.session.flush()
+
+
+class EventRepository:
+    """The append-only event log behind ``GET /v1/events`` and webhook deliveries."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def lock(self) -> None:
+        """Take :data:`EVENTS_LOCK` until the transaction ends (PostgreSQL; no-op on SQLite).
+
+        Transactions that insert an event take it before any other lock, so they never
+        deadlock on it.
+        """
+        if self.session.get_bind().dialect.name == "postgresql":
+            self.session.execute(select(func.pg_advisory_xact_lock(EVENTS_LOCK)))
+
+    def append(self, type_: str, payload: dict[str, Any], *, at: datetime) -> EventRow:
+        """Insert an event, holding :data:`EVENTS_LOCK` (ids commit in order)."""
+        self.lock()
+        row = EventRow(type=type_, payload=payload, created_at=at)
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    def after(
+        self, last_id: int, *, limit: int = 500, types: Sequence[str] = ()
+    ) -> builtins.list[EventRow]:
+        """Events with ``id > last_id``, oldest first (at most ``limit``)."""
+        stmt = select(EventRow).where(EventRow.id > last_id)
+        if types:
+            stmt = stmt.where(EventRow.type.in_(list(types)))
+        return list(self.session.scalars(stmt.order_by(EventRow.id).limit(limit)))
+
+    def last_id(self) -> int:
+        """The highest event id, 0 when there is none."""
+        return int(self.session.scalar(select(func.max(EventRow.id))) or 0)
+
+    def get(self, event_id: int) -> EventRow | None:
+        """The event with this id, or ``None``."""
+        return self.session.get(EventRow, event_id)
+
+
+class WebhookRepository:
+    """Webhook subscriptions. Deleting one keeps the row (its deliveries stay listed)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, row: WebhookRow) -> WebhookRow:
+        """Insert a webhook."""
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    def get(self, webhook_id: str) -> WebhookRow | None:
+        """The webhook with this id (deleted or not), or ``None``."""
+        return self.session.get(WebhookRow, webhook_id)
+
+    def active(self) -> builtins.list[WebhookRow]:
+        """Webhooks not deleted, oldest first."""
+        stmt = (
+            select(WebhookRow)
+            .where(WebhookRow.deleted_at.is_(None))
+            .order_by(WebhookRow.created_at, WebhookRow.id)
+        )
+        return list(self.session.scalars(stmt))
+
+
+class WebhookDeliveryRepository:
+    """The delivery outbox."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, row: WebhookDeliveryRow) -> None:
+        """Stage one delivery."""
+        self.session.add(row)
+
+    def claim_due(
+        self, *, at: datetime, lease_until: datetime, limit: int
+    ) -> builtins.list[WebhookDeliveryRow]:
+        """Take up to ``limit`` pending deliveries due by ``at`` and lease them.
+
+        The lease moves ``next_attempt_at`` to ``lease_until``, so if this process dies
+        mid-delivery the row becomes due again then (at-least-once). On PostgreSQL the
+        rows are picked with ``FOR UPDATE SKIP LOCKED``: concurrent dispatchers in other
+        processes take other rows instead of waiting.
+        """
+        stmt = (
+            select(WebhookDeliveryRow)
+            .where(
+                WebhookDeliveryRow.status == "pending",
+                WebhookDeliveryRow.next_attempt_at <= at,
+            )
+            .order_by(WebhookDeliveryRow.next_attempt_at, WebhookDeliveryRow.id)
+            .limit(limit)
+        )
+        if self.session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        rows = list(self.session.scalars(stmt))
+        for row in rows:
+            row.next_attempt_at = lease_until
+        self.session.flush()
+        return rows
+
+    def get(self, delivery_id: str) -> WebhookDeliveryRow | None:
+        """The delivery with this id, or ``None``."""
+        return self.session.get(WebhookDeliveryRow, delivery_id)
+
+    def cancel_pending(self, webhook_id: str) -> int:
+        """Cancel a webhook's pending deliveries; returns how many."""
+        result = self.session.execute(
+            update(WebhookDeliveryRow)
+            .where(
+                WebhookDeliveryRow.webhook_id == webhook_id,
+                WebhookDeliveryRow.status == "pending",
+            )
+            .values(status="cancelled", next_attempt_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    def list(
+        self,
+        webhook_id: str,
+        *,
+        cursor: str | None = None,
+        limit: int = 100,
+        status: str | None = None,
+    ) -> Page[WebhookDeliveryRow]:
+        """A webhook's deliveries, newest first.
+
+        Raises
+        ------
+        InputError
+            A cursor this service did not issue.
+        """
+        stmt = select(WebhookDeliveryRow).where(WebhookDeliveryRow.webhook_id == webhook_id)
+        if status:
+            stmt = stmt.where(WebhookDeliveryRow.status == status)
+        if cursor:
+            pos = decode_cursor(cursor, keys=("c", "i"))
+            try:
+                after = datetime.fromisoformat(str(pos["c"]))
+            except ValueError as exc:
+                raise InputError("cursor: not a cursor issued by this service") from exc
+            last_id = str(pos["i"])
+            stmt = stmt.where(
+                or_(
+                    WebhookDeliveryRow.created_at < after,
+                    and_(WebhookDeliveryRow.created_at == after, WebhookDeliveryRow.id < last_id),
+                )
+            )
+        stmt = stmt.order_by(
+            WebhookDeliveryRow.created_at.desc(), WebhookDeliveryRow.id.desc()
+        ).limit(limit + 1)
+        rows = builtins.list(self.session.scalars(stmt))
+        next_cursor = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            next_cursor = encode_cursor({"c": _iso(rows[-1].created_at), "i": rows[-1].id})
+        return Page(rows, next_cursor)

@@ -178,6 +178,7 @@ def create_report(
     )
     if result.created:
         runtime.reports_changed()
+        runtime.events.report_created(result.document)
     document = result.document
     return JSONResponse(
         document,

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse, Response
-from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
 
 from corridors.api.auth import ViewerDep, error_responses
 from corridors.api.deps import RuntimeDep
@@ -21,9 +21,11 @@ from corridors.api.route_schemas import (
     RoutesResponse,
 )
 from corridors.domain import RiskLevel
+from corridors.errors import InputError
 from corridors.escort import EscortAssessment
 from corridors.routing.summary import RouteSummary
 from corridors.services import routes as svc
+from corridors.services.zones import PolygonGeometry, parse_zone_geometry
 
 __all__ = ["router"]
 
@@ -137,6 +139,18 @@ def routes_document(runtime: Any, result: svc.RoutesResult) -> dict[str, Any]:
     return document.model_dump(mode="json")
 
 
+def _avoid_polygon(i: int, polygon: PolygonGeometry) -> BaseGeometry:
+    """A checked shapely polygon; malformed GeoJSON is a 422, never a 500."""
+    try:
+        return parse_zone_geometry(polygon.model_dump(), area_contains=lambda _x, _y: True)
+    except InputError as exc:
+        reason = exc.detail.removeprefix("geometry: ")
+        raise InputError(
+            f"avoid.polygons[{i}]: {reason}",
+            errors=[{"loc": ["body", "avoid", "polygons", i], "msg": reason}],
+        ) from None
+
+
 def plan_request(runtime: Any, body: RouteRequest) -> svc.RoutesResult:
     """Run a :class:`RouteRequest` through the planning use case."""
     return svc.plan(
@@ -147,7 +161,7 @@ def plan_request(runtime: Any, body: RouteRequest) -> svc.RoutesResult:
         depart_at=body.depart_at,
         risk_aversion=body.risk_aversion,
         alternatives=body.alternatives,
-        avoid_polygons=[shape(p.model_dump()) for p in body.avoid.polygon_list()],
+        avoid_polygons=[_avoid_polygon(i, p) for i, p in enumerate(body.avoid.polygon_list())],
         max_edge_risk=body.avoid.max_edge_risk,
         convoy=body.convoy.domain(),
     )
