@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from corridors import errors as e
+from corridors.api.middleware import SECURITY_HEADERS
 
 __all__ = [
     "PROBLEM_JSON",
@@ -175,7 +176,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
-        return problem_response(500, "An unexpected error occurred; it has been logged.")
+        # Starlette sends this from its outermost layer, past SecurityHeadersMiddleware.
+        return problem_response(
+            500, "An unexpected error occurred; it has been logged.", headers=SECURITY_HEADERS
+        )
 
     app.add_exception_handler(e.CorridorsError, on_domain_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)

@@ -9,7 +9,12 @@ from http import HTTPStatus
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["BodyLimitMiddleware", "MetricsMiddleware", "SecurityHeadersMiddleware"]
+__all__ = [
+    "SECURITY_HEADERS",
+    "BodyLimitMiddleware",
+    "MetricsMiddleware",
+    "SecurityHeadersMiddleware",
+]
 
 _SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -18,6 +23,9 @@ _SECURITY_HEADERS = [
     (b"cache-control", b"no-store"),
     (b"cross-origin-resource-policy", b"same-origin"),
 ]
+#: The same headers as ``str`` pairs, for responses sent outside
+#: :class:`SecurityHeadersMiddleware` (the 413 below, the generic 500).
+SECURITY_HEADERS: dict[str, str] = {k.decode(): v.decode() for k, v in _SECURITY_HEADERS}
 
 
 class _BodyTooLargeError(Exception):
@@ -97,9 +105,11 @@ async def _send_413(send: Send, limit: int) -> None:
         {
             "type": "http.response.start",
             "status": 413,
+            # Sent from outside SecurityHeadersMiddleware: carries its headers itself.
             "headers": [
                 (b"content-type", b"application/problem+json"),
                 (b"content-length", str(len(body)).encode()),
+                *_SECURITY_HEADERS,
             ],
         }
     )
