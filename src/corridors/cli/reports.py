@@ -72,6 +72,8 @@ def import_file(
                 area_contains=runtime.area_contains,
                 progress=on_progress,
             )
+            if summary.imported:
+                runtime.reports_changed()  # running services refresh (scale-out notifier)
         finally:
             runtime.close()
     typer.echo(json.dumps(summary.as_dict(), indent=2, ensure_ascii=False))

@@ -8,7 +8,9 @@ get a field computed for that instant, cached for a short while.
 
 from __future__ import annotations
 
+import bisect
 import logging
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -76,7 +78,7 @@ class RiskState:
         self._clock = clock
         self.refresh_interval_s = refresh_interval_s
         self.engine = RiskEngine(graph, config)
-        field = self._compute(self._now())
+        field, self._change_times = self._compute(self._now())
         self.routing = RoutingState(
             graph,
             field,
@@ -103,42 +105,65 @@ class RiskState:
         """The current risk field."""
         return self._field
 
-    def field_at(self, at: datetime | None) -> RiskField:
+    def field_at(self, at: datetime | None, *, quantum: timedelta | None = None) -> RiskField:
         """The risk field as of ``at`` (None: now).
 
-        The current field serves instants within five minutes of it; other instants get a
-        field computed for them (cached, so a planner replaying a day pays once).
+        The current field serves instants within five minutes of it when no report occurred
+        or expired and no zone began or ended in between (so a replay stays exact); other
+        instants get a field computed for them, cached so a planner replaying a day pays
+        once. ``quantum`` rounds ``at`` up to a multiple of it first: for departure times
+        tried hours ahead, where a few minutes more of decay change nothing that matters.
         """
         current = self._field
-        if at is None or abs(at - current.computed_at) <= _SAME_INSTANT:
+        if at is None:
             return current
-        key = at.replace(second=0, microsecond=0)
+        if quantum is not None:
+            step = quantum.total_seconds()
+            at = datetime.fromtimestamp(math.ceil(at.timestamp() / step) * step, tz=at.tzinfo)
+        if abs(at - current.computed_at) <= _SAME_INSTANT and not self._changes_between(
+            at, current.computed_at
+        ):
+            return current
         with self._adhoc_lock:
-            cached = self._adhoc.get(key)
+            cached = self._adhoc.get(at)
             if cached is not None and self._adhoc_generation == self._done_generation:
-                self._adhoc.move_to_end(key)
+                self._adhoc.move_to_end(at)
                 return cached
-        field = self._compute(key)
+        field = self._compute(at)[0]
         with self._adhoc_lock:
             if self._adhoc_generation != self._done_generation:
                 self._adhoc.clear()
                 self._adhoc_generation = self._done_generation
-            self._adhoc[key] = field
+            self._adhoc[at] = field
             while len(self._adhoc) > _ADHOC_CACHE_SIZE:
                 self._adhoc.popitem(last=False)
         return field
 
-    def _compute(self, at: datetime) -> RiskField:
+    def _changes_between(self, a: datetime, b: datetime) -> bool:
+        """True when a report or zone of the current field starts or stops counting in
+        ``(min(a, b), max(a, b)]``."""
+        lo, hi = sorted((a.timestamp(), b.timestamp()))
+        times = self._change_times
+        return bisect.bisect_right(times, hi) > bisect.bisect_right(times, lo)
+
+    def _compute(self, at: datetime) -> tuple[RiskField, list[float]]:
+        """The field at ``at`` and the sorted instants where its inputs change."""
         incidents = incidents_for_risk(self.db, at)
         zones = active_zones(self.db, at)
-        return self.engine.compute(incidents, zones, at=at)
+        times = [i.occurred_at.timestamp() for i in incidents]
+        times += [i.expires_at.timestamp() for i in incidents if i.expires_at is not None]
+        times += [
+            t.timestamp() for z in zones for t in (z.valid_from, z.valid_until) if t is not None
+        ]
+        return self.engine.compute(incidents, zones, at=at), sorted(times)
 
     def refresh_now(self) -> RiskField:
         """Recompute the field at the current time and update the routing metrics."""
         started = time.perf_counter()
-        field = self._compute(self._now())
+        field, times = self._compute(self._now())
         self.routing.refresh(field)
         self._field = field
+        self._change_times = times
         REFRESH_S.observe(time.perf_counter() - started)
         REPORTS_CONSIDERED.set(field.reports_considered)
         for listener in list(self._listeners):

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
+import numpy.typing as npt
 from shapely.geometry.base import BaseGeometry
 
 from corridors.domain import Convoy, RiskLevel, RouteRiskProfile
@@ -38,6 +39,27 @@ __all__ = [
 ]
 
 _MAX_DRAWN_VERTICES = 200
+#: Departure times the escort policy tries hours away share risk fields at this resolution.
+_DEPARTURE_QUANTUM = timedelta(minutes=15)
+
+
+@dataclass(frozen=True, slots=True)
+class _Unexplained:
+    """A risk field without its report explanations: the escort policy's departure-time
+    search needs the figures only, and explaining every hotspot is the costly part."""
+
+    field: RiskField
+
+    @property
+    def edge_risk_per_km(self) -> npt.NDArray[np.float64]:
+        return self.field.edge_risk_per_km
+
+    @property
+    def edge_blocked(self) -> npt.NDArray[np.bool_]:
+        return self.field.edge_blocked
+
+    def contributors(self, edge: int) -> Sequence[tuple[str, float]]:
+        return ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,8 +176,10 @@ def _assess(
     def try_departure(at: datetime) -> RouteRiskProfile | None:
         if at < earliest:
             return None
-        other = runtime.risk.field_at(at)
-        again = summarise(runtime.graph, other, summary.pieces, high_risk_per_km=high, depart_at=at)
+        other = runtime.risk.field_at(at, quantum=_DEPARTURE_QUANTUM)
+        again = summarise(
+            runtime.graph, _Unexplained(other), summary.pieces, high_risk_per_km=high, depart_at=at
+        )
         return _profile(runtime, again, other)
 
     assessment = assess(

@@ -20,6 +20,7 @@ from corridors.services.clock import Clock, utc_now
 from corridors.services.corridors import CorridorWatcher
 from corridors.services.events import EventBus
 from corridors.services.graphs import load_serving_graph
+from corridors.services.notifier import ChangeNotifier, make_notifier
 from corridors.services.risk_state import RiskState
 from corridors.services.route_memory import RouteMemory
 from corridors.services.webhooks import SecretBox, WebhookDispatcher
@@ -77,6 +78,10 @@ class Runtime:
         self.events.on_publish(self.webhooks.wake)
         self.corridors = CorridorWatcher(self)
         self.risk.add_listener(self.corridors.on_refresh)
+        # Scale-out: tell the other processes on this database about changes, and apply
+        # theirs here (services/notifier.py).
+        self.notifier: ChangeNotifier = make_notifier(db, self._changed_elsewhere)
+        self.events.on_publish(self._events_published)
 
     @classmethod
     def open(cls, settings: Settings, *, clock: Clock = utc_now) -> Runtime:
@@ -107,25 +112,40 @@ class Runtime:
         self._change_listeners.append(listener)
 
     def reports_changed(self) -> None:
-        """Tell the risk state that stored reports changed (after commit)."""
+        """Tell the risk state, here and in other processes, that reports changed (after commit)."""
         self._notify("reports")
+        self.notifier.broadcast("reports")
 
     def zones_changed(self) -> None:
-        """Tell the risk state that stored zones changed (after commit)."""
+        """Tell the risk state, here and in other processes, that zones changed (after commit)."""
         self._notify("zones")
+        self.notifier.broadcast("zones")
 
     def _notify(self, kind: str) -> None:
         for listener in self._change_listeners:
             listener(kind)
 
+    # -- scale-out hooks (services/notifier.py) -------------------------------------------
+    def _events_published(self) -> None:
+        self.notifier.broadcast("events")  # a no-op in the notifier's own thread
+
+    def _changed_elsewhere(self, kind: str) -> None:
+        """Apply a change another process announced, locally only (no re-broadcast)."""
+        if kind == "events":
+            self.events.notify()  # wakes SSE streams and the webhook dispatcher
+        else:
+            self._notify(kind)
+
     def start(self) -> None:
-        """Start background work (risk refresh, webhook deliveries)."""
+        """Start background work (change listener, risk refresh, webhook deliveries)."""
+        self.notifier.start()  # first: what others commit from now on is not missed
         self.risk.start()
         self.risk.changed("start")  # corridors catch up with what changed while down
         self.webhooks.start()
 
     def close(self) -> None:
         """Stop background work and release the database connections."""
+        self.notifier.close()  # first: nothing relayed or broadcast while shutting down
         self.events.close()
         self.risk.stop()
         self.webhooks.close()
