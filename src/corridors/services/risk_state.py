@@ -43,7 +43,7 @@ REPORTS_CONSIDERED = Gauge(
 
 #: A request within this of the current field's instant uses the current field.
 _SAME_INSTANT = timedelta(minutes=5)
-_ADHOC_CACHE_SIZE = 16
+_ADHOC_CACHE_SIZE = 32
 
 
 class RiskState:

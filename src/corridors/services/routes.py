@@ -40,7 +40,7 @@ __all__ = [
 
 _MAX_DRAWN_VERTICES = 200
 #: Departure times the escort policy tries hours away share risk fields at this resolution.
-_DEPARTURE_QUANTUM = timedelta(minutes=15)
+_DEPARTURE_QUANTUM = timedelta(minutes=30)
 
 
 @dataclass(frozen=True, slots=True)
