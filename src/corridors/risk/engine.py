@@ -451,6 +451,8 @@ class _Reports:
     y_m: FloatArray
     weight: FloatArray
     sigma_m: FloatArray
+    decay_class: IntArray
+    horizon_s: float
 
 
 class RiskEngine:
@@ -499,6 +501,12 @@ class RiskEngine:
         self._cat_chronic = np.array(
             [chronic.enabled and c in chronic.categories for c in _CATEGORIES], dtype=bool
         )
+        # Decay classes: the distinct half-lives (acute per category, then the chronic one).
+        half_lives = np.append(self._cat_half_life_s, chronic.half_life_h * 3600.0)
+        self._class_half_life_s, class_of = np.unique(half_lives, return_inverse=True)
+        class_of = np.asarray(class_of, dtype=np.int64).ravel()
+        self._cat_class: IntArray = class_of[:-1]
+        self._chronic_class = int(class_of[-1])
 
     # -- precomputation --------------------------------------------------------------------
 
@@ -631,7 +639,7 @@ class RiskEngine:
             Dimensionless weights, one per incident, in input order.
         """
         _check_aware(at)
-        acute, _, chronic, _ = self._weights(incidents, at)
+        acute, _, chronic, _, _ = self._weights(incidents, at)
         if term == "acute":
             return acute
         if term == "chronic":
@@ -640,12 +648,14 @@ class RiskEngine:
 
     def _weights(
         self, incidents: Sequence[Incident], at: datetime
-    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-        """Acute weight and kernel width, chronic weight and kernel width of each report."""
+    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, float]:
+        """Acute weight and kernel width, chronic weight and kernel width of each report;
+        the first instant after ``at`` (s since the epoch, inf: none) at which a report
+        starts or stops counting (occurs, expires or passes its maximum age)."""
         cfg = self.config
         n = len(incidents)
         if n == 0:
-            return np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0)
+            return np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0), math.inf
         at_s = at.timestamp()
         occurred = np.fromiter((i.occurred_at.timestamp() for i in incidents), float, n)
         expires = np.fromiter(
@@ -695,10 +705,18 @@ class RiskEngine:
         long_decay = np.exp2(-np.where(long_counts, age_s, 0.0) / long_s)
         long_weight = np.where(long_counts, chronic.weight * fresh * long_decay, 0.0)
         long_sigma = np.hypot(chronic.sigma_m, chronic.uncertainty_to_sigma * uncertainty)
-        return weight, sigma, long_weight, long_sigma
+        # Later changes: occurrences, expiries and maximum-age cut-offs of counted terms.
+        ends = [
+            occurred[age_s < 0],
+            expires[counts | long_counts],
+            (occurred + cfg.max_age_half_lives * half_life_s)[counts],
+            occurred[long_counts] + cfg.max_age_half_lives * long_s,
+        ]
+        horizon = min((float(e.min()) for e in ends if e.shape[0]), default=math.inf)
+        return weight, sigma, long_weight, long_sigma, horizon
 
     def _reports(self, incidents: Sequence[Incident], at: datetime) -> _Reports:
-        weight, sigma, long_weight, long_sigma = self._weights(incidents, at)
+        weight, sigma, long_weight, long_sigma, horizon = self._weights(incidents, at)
         keep = np.flatnonzero((weight > 0) | (long_weight > 0))
         lon = np.fromiter((incidents[int(k)].lon for k in keep), float, keep.shape[0])
         lat = np.fromiter((incidents[int(k)].lat for k in keep), float, keep.shape[0])
@@ -714,6 +732,15 @@ class RiskEngine:
             np.concatenate([y[acute], y[chronic]]),
             np.concatenate([weight[keep][acute], long_weight[keep][chronic]]),
             np.concatenate([sigma[keep][acute], long_sigma[keep][chronic]]),
+            np.concatenate(
+                [
+                    self._cat_class[[_CATEGORY_CODE[incidents[int(k)].category] for k in keep]][
+                        acute
+                    ],
+                    np.full(chronic.shape[0], self._chronic_class, dtype=np.int64),
+                ]
+            ).astype(np.int64),
+            horizon,
         )
 
     # -- grouping ----------------------------------------------------------------------------
@@ -726,10 +753,12 @@ class RiskEngine:
         y_m: FloatArray,
         weight: FloatArray,
         sigma_m: FloatArray,
+        decay_class: IntArray | None = None,
     ) -> _Contributions:
         """Group entries by (point, kernel width), groups in grid-cell order (cache locality).
 
-        ``report_of`` maps each entry (kernel) to its report in ``ids``.
+        ``report_of`` maps each entry (kernel) to its report in ``ids``; ``decay_class`` is
+        each entry's decay class (kept for projection).
         """
         n = int(weight.shape[0])
         cell = self._cell_m
@@ -766,6 +795,7 @@ class RiskEngine:
             report_rows=by_report,
             weight=weight,
             groups=groups,
+            decay_class=decay_class,
         )
 
     def _consolidate(self, c: _Contributions) -> _Contributions:
