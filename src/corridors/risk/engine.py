@@ -30,6 +30,11 @@ and adds or subtracts their kernels on the segments they reach (milliseconds); a
 loses nearly all its risk is recomputed from the live reports near it, so removing the last
 report leaves exactly zero. :meth:`RiskEngine.compute` is the periodic full refresh that
 applies time decay.
+
+Projection. A full refresh also keeps the risk of each decay class (distinct half-life) per
+segment, accumulated in the same pass; :meth:`RiskField.projected` carries the field to a
+later instant by decaying each class (plus that instant's night factor) in microseconds to
+milliseconds, valid until the first input change (``RiskField.projectable_until``).
 """
 
 from __future__ import annotations
@@ -302,10 +307,12 @@ class RiskField:
     _edge_multiplier: FloatArray = field(repr=False)
     _edge_floor: FloatArray = field(repr=False)
     projectable_until: datetime | None = None
-    # Risk per km of each decay class present, (classes, segments) float32, and the classes'
-    # half-lives, s (None: not projectable).
+    # Risk per km of each decay class present at ``_class_at`` (the full refresh this field
+    # descends from), (classes, segments) float32, and the classes' half-lives, s (None: not
+    # projectable).
     _class_risk: Float32Array | None = field(default=None, repr=False)
     _class_half_life_s: FloatArray | None = field(default=None, repr=False)
+    _class_at: datetime | None = field(default=None, repr=False)
     # Explanations asked for so far, by (segment, top): routes and map layers of one
     # snapshot ask about the same hot segments again and again. Not an init field, so
     # ``dataclasses.replace`` starts a fresh one for a changed field.
@@ -388,10 +395,8 @@ class RiskField:
     def can_project(self, at: datetime) -> bool:
         """True when :meth:`projected` gives the field at ``at`` (see ``projectable_until``)."""
         _check_aware(at)
-        return (
-            self.projectable_until is not None
-            and self.computed_at <= at < self.projectable_until
-        )
+        until = self.projectable_until
+        return until is not None and self.computed_at <= at < until
 
     def projected(self, at: datetime) -> RiskField:
         """This field carried forward to a later instant, without a full refresh.
@@ -924,8 +929,15 @@ class RiskEngine:
         inner *= 0.75 / reach**3
         return np.asarray(np.maximum(inner, 0.0, out=inner), dtype=np.float64)
 
-    def _group_values(self, c: _Contributions, group_weight: FloatArray) -> FloatArray:
+    def _group_values(
+        self, c: _Contributions, group_weight: FloatArray, *, by_class: bool = False
+    ) -> tuple[FloatArray, FloatArray | None]:
         """Risk per km of every segment from the base groups weighted by ``group_weight``.
+
+        With ``by_class`` (and ``c.decay_class`` set), also the risk per km of each decay
+        class in ``classes`` = ``np.unique(c.decay_class)``, as a (classes, segments) array,
+        accumulated in the same pass from the per-class summed weights of each group; the
+        total is computed exactly as without it.
 
         Blocks of groups go to ``workers`` threads (numpy and ``ndtr`` release the GIL); their
         partial sums are added in block order, so the result does not depend on scheduling.
@@ -934,31 +946,72 @@ class RiskEngine:
         radius = g.support_m + self._piece_half + _EPS_M
         n = g.count
         size = max(64, min(_GROUP_BLOCK, -(-n // (4 * self.workers))))
+        s_count = self.segment_count
+        k_count = 0
+        if by_class and c.decay_class is not None:
+            # (group, class) pairs with their summed weight, as a CSR by group.
+            classes, local = np.unique(c.decay_class, return_inverse=True)
+            k_count = int(classes.shape[0])
+            key, inverse = np.unique(
+                g.group_of * k_count + np.asarray(local, dtype=np.int64).ravel(),
+                return_inverse=True,
+            )
+            gc_weight = np.bincount(inverse.ravel(), weights=c.live_weight()).astype(np.float64)
+            gc_class = (key % k_count).astype(np.int64)
+            gc_ptr = np.searchsorted(key // k_count, np.arange(n + 1)).astype(np.int64)
 
-        def block(lo: int) -> FloatArray:
+        def block(lo: int) -> tuple[FloatArray, FloatArray | None]:
             sl = slice(lo, lo + size)
             x, y, sigma, support = g.x_m[sl], g.y_m[sl], g.sigma_m[sl], g.support_m[sl]
             weight = group_weight[sl]
-            sums = np.zeros(self.segment_count)
+            sums = np.zeros(s_count)
+            class_sums = np.zeros(k_count * s_count) if k_count else None
+            if class_sums is not None:
+                ptr = gc_ptr[lo : lo + size + 1]
+                # Most groups hold one class: then a pair's class term is its group's.
+                single = bool(np.all(np.diff(ptr) == 1))
+                group_class = gc_class[ptr[:-1]] * s_count
             for point, piece in self._candidates(x, y, radius[sl]):
                 value = self._unit_values(x, y, sigma, support, point, piece)
+                if class_sums is not None:
+                    seg = self._piece_seg[piece]
+                    if single:
+                        key = group_class[point] + seg
+                        class_value = value * weight[point]
+                    else:
+                        starts = ptr[point]
+                        counts = ptr[point + 1] - starts
+                        idx = np.repeat(starts - (np.cumsum(counts) - counts), counts)
+                        idx += np.arange(idx.shape[0])
+                        key = gc_class[idx] * s_count + np.repeat(seg, counts)
+                        class_value = np.repeat(value, counts) * gc_weight[idx]
+                    class_sums += np.bincount(key, weights=class_value, minlength=k_count * s_count)
                 value *= weight[point]
-                sums += np.bincount(
-                    self._piece_seg[piece], weights=value, minlength=self.segment_count
-                )
-            return sums
+                sums += np.bincount(self._piece_seg[piece], weights=value, minlength=s_count)
+            return sums, class_sums
 
         starts = range(0, n, size)
-        total = np.zeros(self.segment_count)
+        total = np.zeros(s_count)
+        class_total = np.zeros(k_count * s_count) if k_count else None
+
+        def add(part: tuple[FloatArray, FloatArray | None]) -> None:
+            np.add(total, part[0], out=total)
+            if class_total is not None and part[1] is not None:
+                np.add(class_total, part[1], out=class_total)
+
         if self.workers > 1 and len(starts) > 1:
             with ThreadPoolExecutor(self.workers, thread_name_prefix="risk") as pool:
                 for part in pool.map(block, starts):
-                    total += part
+                    add(part)
         else:
             for lo in starts:
-                total += block(lo)
+                add(block(lo))
         total *= self._seg_inv_km
-        return total
+        if class_total is None:
+            return total, None
+        per_class = class_total.reshape(k_count, s_count)
+        per_class *= self._seg_inv_km
+        return total, per_class
 
     def _changes(
         self, x_m: FloatArray, y_m: FloatArray, sigma_m: FloatArray, weight: FloatArray
@@ -1153,6 +1206,7 @@ class RiskEngine:
             ``at`` is naive.
         """
         _check_aware(at)
+        zones = list(zones)
         reports = self._reports(incidents, at)
         contributions = self._contributions_of(
             reports.ids,
@@ -1161,8 +1215,13 @@ class RiskEngine:
             reports.y_m,
             reports.weight,
             reports.sigma_m,
+            reports.decay_class,
         )
-        segment_risk = self._group_values(contributions, contributions.group_weight())
+        segment_risk, per_class = self._group_values(
+            contributions, contributions.group_weight(), by_class=True
+        )
+        classes = np.unique(reports.decay_class)
+        horizon_s = min(reports.horizon_s, _zone_horizon_s(zones, at))
         blocked, multiplier, floor, code, zone_ids = self._zone_state(zones, at)
         night = self.config.night.factor_at(at)
         edge_multiplier = multiplier * night
@@ -1182,6 +1241,63 @@ class RiskEngine:
             _contributions=contributions,
             _edge_multiplier=edge_multiplier,
             _edge_floor=floor,
+            projectable_until=_instant(horizon_s),
+            _class_risk=(
+                np.zeros((0, self.segment_count), dtype=np.float32)
+                if per_class is None
+                else per_class.astype(np.float32)
+            ),
+            _class_half_life_s=self._class_half_life_s[classes],
+            _class_at=at,
+        )
+
+    def project(self, field: RiskField, at: datetime) -> RiskField:
+        """:meth:`RiskField.projected`: ``field`` (made by this engine) carried to ``at``.
+
+        Parameters
+        ----------
+        field
+            A projectable field of this engine.
+        at
+            Aware instant, ``field.computed_at <= at < field.projectable_until``.
+
+        Returns
+        -------
+        RiskField
+
+        Raises
+        ------
+        ValueError
+            ``field.can_project(at)`` is False.
+        """
+        if (
+            not field.can_project(at)
+            or field._class_risk is None
+            or field._class_half_life_s is None
+            or field._class_at is None
+        ):
+            raise ValueError(f"risk field cannot be projected to {at.isoformat()}: recompute")
+        decay = np.exp2(-(at - field._class_at).total_seconds() / field._class_half_life_s)
+        segment_risk = np.asarray(
+            decay @ field._class_risk.astype(np.float64), dtype=np.float64
+        ).reshape(self.segment_count)
+        night = self.config.night.factor_at(at)
+        edge_multiplier = field._edge_multiplier * (night / field.night_factor)
+        risk = np.maximum(segment_risk[self.edge_segment], field._edge_floor) * edge_multiplier
+        c = field._contributions
+        contributions = c
+        if c.decay_class is not None and c.weight.shape[0]:
+            dt_s = (at - field.computed_at).total_seconds()
+            entry_decay = np.exp2(-dt_s / self._class_half_life_s)[c.decay_class]
+            contributions = replace(c, weight=c.weight * entry_decay, cache={})
+        return replace(
+            field,
+            edge_risk_per_km=risk,
+            computed_at=at,
+            night_factor=night,
+            segment_risk_per_km=segment_risk,
+            _contributions=contributions,
+            _edge_multiplier=edge_multiplier,
         )
 
     def updated(
@@ -1282,13 +1398,22 @@ class RiskEngine:
             edge_risk_per_km=risk,
             segment_risk_per_km=segment_risk,
             reports_considered=new.count,
-            _contributions=new,
+            _contributions=replace(new, decay_class=None),
+            # The per-class risks no longer match: not projectable.
+            projectable_until=None,
+            _class_risk=None,
+            _class_half_life_s=None,
+            _class_at=None,
         )
 
     def with_zones(self, field: RiskField, zones: Iterable[Zone]) -> RiskField:
         """A new field with the zone set replaced (reports unchanged), at ``field.computed_at``."""
+        zones = list(zones)
         blocked, multiplier, floor, code, zone_ids = self._zone_state(zones, field.computed_at)
         edge_multiplier = multiplier * field.night_factor
+        until = field.projectable_until
+        if until is not None:
+            until = min(until, _instant(_zone_horizon_s(zones, field.computed_at)))
         risk = np.maximum(field.segment_risk_per_km[self.edge_segment], floor) * edge_multiplier
         return replace(
             field,
@@ -1298,6 +1423,7 @@ class RiskEngine:
             zone_ids=zone_ids,
             _edge_multiplier=edge_multiplier,
             _edge_floor=floor,
+            projectable_until=until,
         )
 
     def _support(self, sigma_m: FloatArray) -> FloatArray:
@@ -1313,6 +1439,24 @@ class RiskEngine:
         counts = self._seg_edge_ptr[segments + 1] - starts
         idx = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
         return np.asarray(self._seg_edge_order[idx], dtype=np.int64)
+
+
+def _zone_horizon_s(zones: Sequence[Zone], at: datetime) -> float:
+    """First instant after ``at`` (s since the epoch, inf: none) a zone starts or ends."""
+    times = [
+        t.timestamp()
+        for z in zones
+        for t in (z.valid_from, z.valid_until)
+        if t is not None and t > at
+    ]
+    return min(times, default=math.inf)
+
+
+def _instant(epoch_s: float) -> datetime:
+    """Aware UTC instant of ``epoch_s`` (``datetime.max`` for inf or beyond)."""
+    if epoch_s >= _NEVER.timestamp():
+        return _NEVER
+    return datetime.fromtimestamp(epoch_s, tz=UTC)
 
 
 def _check_aware(at: datetime) -> None:

@@ -3,7 +3,9 @@
 A background thread recomputes the risk field from the store whenever reports or zones
 change (bursts are coalesced) and every ``risk_refresh_s`` seconds (decay), then updates
 the routing metrics. Requests for another instant (``depart_at`` in the past or future)
-get a field computed for that instant, cached for a short while.
+get a field computed for that instant, cached for a short while; a later instant before any
+input change is the current field projected forward (decay and night only, milliseconds:
+:meth:`corridors.risk.engine.RiskField.projected`).
 """
 
 from __future__ import annotations
@@ -20,13 +22,14 @@ from datetime import datetime, timedelta
 from prometheus_client import Gauge, Histogram
 
 from corridors.graph.model import RoadGraph
+from corridors.ingest import FUTURE_TOLERANCE
 from corridors.risk.config import RiskModelConfig
 from corridors.risk.engine import RiskEngine, RiskField
 from corridors.routing import CostModel, RoutingState
 from corridors.services.clock import Clock
 from corridors.services.reports import incidents_for_risk
 from corridors.services.zones import active_zones
-from corridors.store import Database
+from corridors.store import Database, ZoneRepository
 
 __all__ = ["RiskState"]
 
@@ -93,6 +96,9 @@ class RiskState:
         self._adhoc: OrderedDict[datetime, RiskField] = OrderedDict()
         self._adhoc_lock = threading.Lock()
         self._adhoc_generation = 0
+        # Projections of the current field (the source), by instant.
+        self._projected: OrderedDict[datetime, RiskField] = OrderedDict()
+        self._projected_source: RiskField | None = None
         self._thread: threading.Thread | None = None
         self._listeners: list[Callable[[RiskField], None]] = []
 
@@ -111,8 +117,11 @@ class RiskState:
         The current field serves instants within five minutes of it when no report occurred
         or expired and no zone began or ended in between (so a replay stays exact); other
         instants get a field computed for them, cached so a planner replaying a day pays
-        once. ``quantum`` rounds ``at`` up to a multiple of it first: for departure times
-        tried hours ahead, where a few minutes more of decay change nothing that matters.
+        once. A later instant before any such change, and before a counted report reaches its
+        maximum age, is the current field projected forward (exact up to float32 rounding,
+        explanations included). ``quantum`` rounds ``at`` up to a multiple of it first: for
+        departure times tried hours ahead, where a few minutes more of decay change nothing
+        that matters.
         """
         current = self._field
         if at is None:
@@ -124,6 +133,12 @@ class RiskState:
             at, current.computed_at
         ):
             return current
+        if (
+            at > current.computed_at
+            and current.can_project(at)
+            and not self._changes_between(at, current.computed_at)
+        ):
+            return self._projection(current, at)
         with self._adhoc_lock:
             cached = self._adhoc.get(at)
             if cached is not None and self._adhoc_generation == self._done_generation:
@@ -139,6 +154,24 @@ class RiskState:
                 self._adhoc.popitem(last=False)
         return field
 
+    def _projection(self, current: RiskField, at: datetime) -> RiskField:
+        """``current.projected(at)``, cached while ``current`` is the current field."""
+        with self._adhoc_lock:
+            if self._projected_source is not current:
+                self._projected.clear()
+                self._projected_source = current
+            cached = self._projected.get(at)
+            if cached is not None:
+                self._projected.move_to_end(at)
+                return cached
+        field = current.projected(at)
+        with self._adhoc_lock:
+            if self._projected_source is current:
+                self._projected[at] = field
+                while len(self._projected) > _ADHOC_CACHE_SIZE:
+                    self._projected.popitem(last=False)
+        return field
+
     def _changes_between(self, a: datetime, b: datetime) -> bool:
         """True when a report or zone of the current field starts or stops counting in
         ``(min(a, b), max(a, b)]``."""
@@ -147,14 +180,24 @@ class RiskState:
         return bisect.bisect_right(times, hi) > bisect.bisect_right(times, lo)
 
     def _compute(self, at: datetime) -> tuple[RiskField, list[float]]:
-        """The field at ``at`` and the sorted instants where its inputs change."""
-        incidents = incidents_for_risk(self.db, at)
+        """The field at ``at`` and the sorted instants where its inputs change.
+
+        The instants include reports dated up to the ingest tolerance after ``at`` (stored
+        before the next refresh) and zones starting after ``at``, so that a projection
+        forward never skips them.
+        """
+        incidents = incidents_for_risk(self.db, at + 2 * FUTURE_TOLERANCE)
         zones = active_zones(self.db, at)
         times = [i.occurred_at.timestamp() for i in incidents]
         times += [i.expires_at.timestamp() for i in incidents if i.expires_at is not None]
-        times += [
-            t.timestamp() for z in zones for t in (z.valid_from, z.valid_until) if t is not None
-        ]
+        with self.db.session() as s:
+            times += [
+                t.timestamp()
+                for z in ZoneRepository(s).list(at=at)
+                for t in (z.valid_from, z.valid_until)
+                if t is not None
+            ]
+        # The engine ignores the reports dated after ``at``.
         return self.engine.compute(incidents, zones, at=at), sorted(times)
 
     def refresh_now(self) -> RiskField:

@@ -1,0 +1,308 @@
+"""Risk field projection to a later instant: equal to a full compute there, and refused when
+an input changes in between (expiry, maximum age, a later report, a zone starting or ending);
+RiskState.field_at uses it for later departures."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from shapely.geometry import box
+
+from corridors.config import SHIPPED_DATA_DIR
+from corridors.domain import Category, Incident, ReportStatus, Zone, ZoneKind
+from corridors.graph.model import RoadGraph
+from corridors.graph.synthetic import synthetic_city
+from corridors.risk.config import load_risk_model
+from corridors.risk.engine import RiskEngine, RiskField
+from corridors.services.risk_state import RiskState
+from corridors.store import Database, ReportRow
+
+CFG = load_risk_model(SHIPPED_DATA_DIR / "risk-model.toml")
+# 14:00 UTC = 09:00/10:00 in Port-au-Prince: daytime; +13 h is night there.
+AT = datetime(2026, 11, 24, 14, 0, tzinfo=UTC)
+#: Offsets the projections are checked at (the last two are at night in Port-au-Prince).
+OFFSETS = [timedelta(minutes=30), timedelta(hours=3.5), timedelta(hours=13), timedelta(hours=20)]
+#: No report may reach its maximum age within this after AT in the random sets.
+SPAN = timedelta(hours=21)
+
+
+@pytest.fixture(scope="module")
+def graph() -> RoadGraph:
+    return synthetic_city(12, 12, seed=3)
+
+
+@pytest.fixture(scope="module")
+def engine(graph: RoadGraph) -> RiskEngine:
+    return RiskEngine(graph, CFG)
+
+
+def _bounds(graph: RoadGraph) -> tuple[float, float, float, float]:
+    return (
+        float(graph.node_lon.min()),
+        float(graph.node_lat.min()),
+        float(graph.node_lon.max()),
+        float(graph.node_lat.max()),
+    )
+
+
+def _random_incidents(graph: RoadGraph, n: int, seed: int) -> list[Incident]:
+    """Reports of every category, none expiring or reaching its maximum age within SPAN."""
+    rng = np.random.default_rng(seed)
+    lon0, lat0, lon1, lat1 = _bounds(graph)
+    cats = list(Category)
+    out = []
+    for k in range(n):
+        cat = cats[k % len(cats)]
+        max_age_h = CFG.max_age_half_lives * CFG.categories[cat].half_life_h
+        age_h = rng.uniform(0.0, max_age_h - SPAN.total_seconds() / 3600.0)
+        # Some reports share a place (grouped kernels of different decay classes).
+        place = int(rng.integers(0, 15)) if k % 3 == 0 else None
+        lon: float
+        lat: float
+        if place is not None:
+            lon = lon0 + (lon1 - lon0) * (0.1 + 0.05 * place)
+            lat = lat0 + (lat1 - lat0) * (0.2 + 0.04 * place)
+        else:
+            lon, lat = float(rng.uniform(lon0, lon1)), float(rng.uniform(lat0, lat1))
+        out.append(
+            Incident(
+                id=f"r{k}",
+                occurred_at=AT - timedelta(hours=float(age_h)),
+                lon=float(lon),
+                lat=float(lat),
+                category=cat,
+                severity=int(rng.integers(1, 6)),
+                uncertainty_m=float(rng.choice([0.0, 150.0, 750.0])),
+                fatalities=int(rng.integers(0, 4)),
+                source_reliability="B",
+                credibility=2,
+                status=ReportStatus.verified if k % 2 else ReportStatus.active,
+            )
+        )
+    return out
+
+
+def _zones(graph: RoadGraph) -> list[Zone]:
+    lon0, lat0, lon1, lat1 = _bounds(graph)
+    dx, dy = lon1 - lon0, lat1 - lat0
+    return [
+        Zone(
+            "caution",
+            "caution",
+            ZoneKind.caution,
+            box(lon0 + 0.1 * dx, lat0 + 0.1 * dy, lon0 + 0.6 * dx, lat0 + 0.5 * dy),
+            multiplier=2.5,
+            valid_from=AT - timedelta(days=1),
+            valid_until=AT + timedelta(days=3),
+        ),
+        Zone(
+            "nogo",
+            "nogo",
+            ZoneKind.no_go,
+            box(lon0 + 0.7 * dx, lat0 + 0.7 * dy, lon0 + 0.9 * dx, lat0 + 0.9 * dy),
+        ),
+    ]
+
+
+def _assert_close(projected: RiskField, full: RiskField) -> None:
+    np.testing.assert_allclose(
+        projected.edge_risk_per_km, full.edge_risk_per_km, rtol=1e-5, atol=1e-9
+    )
+    np.testing.assert_allclose(
+        projected.segment_risk_per_km, full.segment_risk_per_km, rtol=1e-5, atol=1e-9
+    )
+    np.testing.assert_array_equal(projected.edge_blocked, full.edge_blocked)
+    np.testing.assert_array_equal(projected.edge_zone, full.edge_zone)
+    assert projected.computed_at == full.computed_at
+    assert projected.night_factor == full.night_factor
+    assert projected.reports_considered == full.reports_considered
+    assert projected.report_ids == full.report_ids
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("with_zones", [False, True])
+def test_projection_equals_full_compute(
+    graph: RoadGraph, engine: RiskEngine, seed: int, with_zones: bool
+) -> None:
+    incidents = _random_incidents(graph, 300, seed)
+    zones = _zones(graph) if with_zones else []
+    field = engine.compute(incidents, zones, at=AT)
+    assert field.night_factor == 1.0
+    assert field.segment_risk_per_km.max() > 1.0  # a non-trivial field
+    for offset in OFFSETS:
+        at = AT + offset
+        assert field.can_project(at)
+        projected = field.projected(at)
+        full = engine.compute(incidents, zones, at=at)
+        _assert_close(projected, full)
+        if with_zones:
+            assert projected.edge_blocked.any()
+    night = field.projected(AT + timedelta(hours=13))
+    assert night.night_factor == CFG.night.factor > 1.0
+    # A projection of a projection is a projection of the original.
+    twice = field.projected(AT + timedelta(hours=3)).projected(AT + timedelta(hours=20))
+    _assert_close(twice, engine.compute(incidents, zones, at=AT + timedelta(hours=20)))
+
+
+def test_projected_explanations_match_full_compute(graph: RoadGraph, engine: RiskEngine) -> None:
+    incidents = _random_incidents(graph, 120, 5)
+    at = AT + timedelta(hours=16)
+    projected = engine.compute(incidents, at=AT).projected(at)
+    full = engine.compute(incidents, at=at)
+    edges = np.flatnonzero(full.edge_risk_per_km > 0.5)[:40]
+    assert edges.shape[0] > 5
+    for a, b in zip(
+        projected.contributors_many(edges, top=5), full.contributors_many(edges, top=5), strict=True
+    ):
+        assert [rid for rid, _ in a] == [rid for rid, _ in b]
+        np.testing.assert_allclose([s for _, s in a], [s for _, s in b], rtol=1e-9)
+
+
+def test_projectable_until_is_the_first_input_change(graph: RoadGraph, engine: RiskEngine) -> None:
+    lon0, lat0, lon1, lat1 = _bounds(graph)
+    mid = ((lon0 + lon1) / 2, (lat0 + lat1) / 2)
+
+    def report(rid: str, cat: Category, age: timedelta, **kw: object) -> Incident:
+        return Incident(
+            id=rid,
+            occurred_at=AT - age,
+            lon=mid[0],
+            lat=mid[1],
+            category=cat,
+            severity=3,
+            **kw,  # type: ignore[arg-type]
+        )
+
+    # A roadblock 10 h old ends at 5 half-lives of 6 h = 30 h: 20 h from now; an armed clash
+    # a day old has a long way to go (its chronic term: 5 x 180 days).
+    roadblock = report("rb", Category.roadblock, timedelta(hours=10))
+    clash = report("ac", Category.armed_clash, timedelta(days=1))
+    field = engine.compute([roadblock, clash], at=AT)
+    assert field.projectable_until == AT + timedelta(hours=20)
+    assert field.can_project(AT + timedelta(hours=19, minutes=59))
+    assert not field.can_project(AT + timedelta(hours=20))
+    assert not field.can_project(AT - timedelta(minutes=1))
+    with pytest.raises(ValueError, match="cannot be projected"):
+        field.projected(AT + timedelta(hours=21))
+
+    # An expiry in between: the fallback (a full compute) is needed and differs.
+    expiring = report(
+        "ex", Category.armed_clash, timedelta(hours=1), expires_at=AT + timedelta(hours=2)
+    )
+    field = engine.compute([clash, expiring], at=AT)
+    assert field.projectable_until == AT + timedelta(hours=2)
+    assert field.can_project(AT + timedelta(hours=1))
+    assert not field.can_project(AT + timedelta(hours=3))
+    with pytest.raises(ValueError, match="cannot be projected"):
+        field.projected(AT + timedelta(hours=3))
+    later = engine.compute([clash, expiring], at=AT + timedelta(hours=3))
+    assert later.reports_considered == 1
+
+    # A report dated after `at`, and a zone ending: the earliest wins.
+    future = report("fu", Category.riot, -timedelta(hours=5))
+    zone = Zone(
+        "z",
+        "z",
+        ZoneKind.caution,
+        box(lon0, lat0, lon1, lat1),
+        valid_until=AT + timedelta(hours=7),
+    )
+    field = engine.compute([clash, future], [zone], at=AT)
+    assert field.projectable_until == AT + timedelta(hours=5)
+    field = engine.compute([clash], [zone], at=AT)
+    assert field.projectable_until == AT + timedelta(hours=7)
+    # Nothing ever changes: any later instant.
+    assert engine.compute([], at=AT).can_project(AT + timedelta(days=1000))
+
+
+def test_incrementally_updated_field_is_not_projected(graph: RoadGraph, engine: RiskEngine) -> None:
+    incidents = _random_incidents(graph, 30, 7)
+    field = engine.compute(incidents[:20], at=AT)
+    updated = engine.updated(field, add=incidents[20:])
+    assert updated.projectable_until is None
+    assert not updated.can_project(AT + timedelta(hours=1))
+    with pytest.raises(ValueError, match="cannot be projected"):
+        updated.projected(AT + timedelta(hours=1))
+
+
+# ---------------------------------------------------------------------------------------------
+# RiskState.field_at
+# ---------------------------------------------------------------------------------------------
+
+
+def _row(incident: Incident) -> ReportRow:
+    return ReportRow(
+        id=incident.id,
+        occurred_at=incident.occurred_at,
+        lon=incident.lon,
+        lat=incident.lat,
+        uncertainty_m=incident.uncertainty_m,
+        category=incident.category.value,
+        severity=incident.severity,
+        fatalities=incident.fatalities,
+        source_reliability=incident.source_reliability,
+        credibility=incident.credibility,
+        expires_at=incident.expires_at,
+        status=ReportStatus(incident.status).value,
+        created_at=AT,
+        created_by="test",
+        updated_at=AT,
+    )
+
+
+def test_field_at_projects_a_later_departure_and_falls_back_on_expiry(
+    graph: RoadGraph, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from corridors.store import ReportRepository
+
+    db = Database(f"sqlite:///{tmp_path / 'c.sqlite3'}")
+    db.migrate()
+    incidents = _random_incidents(graph, 60, 11)
+    expiring = Incident(
+        id="x",
+        occurred_at=AT - timedelta(hours=1),
+        lon=incidents[0].lon,
+        lat=incidents[0].lat,
+        category=Category.sniper_fire,
+        severity=4,
+        expires_at=AT + timedelta(hours=6),
+    )
+    with db.session() as s:
+        repo = ReportRepository(s)
+        for incident in [*incidents, expiring]:
+            repo.add(_row(incident))
+        s.commit()
+    state = RiskState(graph, db, CFG, clock=lambda: AT, refresh_interval_s=3600.0)
+    projected_calls = 0
+    real = RiskField.projected
+
+    def counting(self: RiskField, at: datetime) -> RiskField:
+        nonlocal projected_calls
+        projected_calls += 1
+        return real(self, at)
+
+    monkeypatch.setattr(RiskField, "projected", counting)
+    try:
+        # Before the expiry: a projection, equal to a full compute, cached.
+        at = AT + timedelta(hours=4)
+        field = state.field_at(at)
+        assert projected_calls == 1
+        full = state.engine.compute([*incidents, expiring], at=at)
+        _assert_close(field, full)
+        assert state.field_at(at) is field
+        assert projected_calls == 1
+        # After the expiry: a full compute without the expired report.
+        at = AT + timedelta(hours=7)
+        field = state.field_at(at)
+        assert projected_calls == 1
+        assert "x" not in field.report_ids
+        np.testing.assert_allclose(
+            field.edge_risk_per_km,
+            state.engine.compute(incidents, at=at).edge_risk_per_km,
+            rtol=1e-9,
+        )
+    finally:
+        db.dispose()
