@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import TEST_NOW, FakeClock, report_body
+from conftest import TEST_NOW, FakeClock, report_body, square_ring
 from corridors.api.app import create_app
 from corridors.config import SHIPPED_DATA_DIR, Settings
 from corridors.domain import Role
@@ -198,13 +198,7 @@ def test_a_report_on_the_route_changes_the_status_by_itself(capi: CorridorApi) -
 def test_no_go_zone_closes_the_corridor_and_ending_it_reopens(capi: CorridorApi) -> None:
     corridor = capi.create()
     lon, lat, d = PORT["lon"], PORT["lat"], 0.02
-    ring = [
-        [lon - d, lat - d],
-        [lon + d, lat - d],
-        [lon + d, lat + d],
-        [lon - d, lat + d],
-        [lon - d, lat - d],
-    ]
+    ring = square_ring(lon, lat, d)
     zone = capi.client.post(
         "/v1/zones",
         json={
@@ -232,13 +226,7 @@ def test_caution_zone_on_the_route_is_caution(capi: CorridorApi) -> None:
     corridor = capi.create(risk_aversion=0)
     lon, lat = _midpoint(corridor)
     d = 0.003
-    ring = [
-        [lon - d, lat - d],
-        [lon + d, lat - d],
-        [lon + d, lat + d],
-        [lon - d, lat + d],
-        [lon - d, lat - d],
-    ]
+    ring = square_ring(lon, lat, d)
     zone = capi.client.post(
         "/v1/zones",
         json={

@@ -38,7 +38,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import fresh_postgres
+from conftest import ACLED_HEADER, fresh_postgres
 from corridors.domain import Role
 from corridors.services.keys import create_key
 from corridors.store import Database
@@ -280,40 +280,6 @@ def test_every_acknowledged_report_survives_kill_9(engine: str, tmp_path: Path) 
 
 # --- An import ----------------------------------------------------------------------------
 
-ACLED_COLUMNS = [
-    "event_id_cnty",
-    "event_date",
-    "year",
-    "time_precision",
-    "disorder_type",
-    "event_type",
-    "sub_event_type",
-    "actor1",
-    "assoc_actor_1",
-    "inter1",
-    "actor2",
-    "assoc_actor_2",
-    "inter2",
-    "interaction",
-    "civilian_targeting",
-    "iso",
-    "region",
-    "country",
-    "admin1",
-    "admin2",
-    "admin3",
-    "location",
-    "latitude",
-    "longitude",
-    "geo_precision",
-    "source",
-    "source_scale",
-    "notes",
-    "fatalities",
-    "tags",
-    "timestamp",
-]
-
 
 def invented_acled_csv(rows: int) -> bytes:
     """An ACLED-layout export of ``rows`` INVENTED events around Port-au-Prince."""
@@ -324,7 +290,7 @@ def invented_acled_csv(rows: int) -> bytes:
         ("Political violence", "Riots", "Mob violence"),
     ]
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=ACLED_COLUMNS)
+    writer = csv.DictWriter(out, fieldnames=ACLED_HEADER)
     writer.writeheader()
     start = datetime(2024, 1, 1, tzinfo=UTC)
     for i in range(rows):

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from conftest import TEST_NOW, Api, report_body
+from conftest import ACLED_HEADER, TEST_NOW, Api, report_body
 from corridors.domain import Role, ZoneKind
 from corridors.services.reports import incidents_for_risk
 from corridors.services.zones import active_zones
@@ -247,40 +247,6 @@ def test_list_filters_pages_and_geojson(database_url: str, make_api: MakeApi) ->
 
 
 # --- imports ----------------------------------------------------------------------------
-
-ACLED_HEADER = [
-    "event_id_cnty",
-    "event_date",
-    "year",
-    "time_precision",
-    "disorder_type",
-    "event_type",
-    "sub_event_type",
-    "actor1",
-    "assoc_actor_1",
-    "inter1",
-    "actor2",
-    "assoc_actor_2",
-    "inter2",
-    "interaction",
-    "civilian_targeting",
-    "iso",
-    "region",
-    "country",
-    "admin1",
-    "admin2",
-    "admin3",
-    "location",
-    "latitude",
-    "longitude",
-    "geo_precision",
-    "source",
-    "source_scale",
-    "notes",
-    "fatalities",
-    "tags",
-    "timestamp",
-]
 
 
 def _acled_csv(rows: list[dict[str, str]]) -> bytes:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import TEST_NOW, FakeClock, report_body
+from conftest import TEST_NOW, FakeClock, report_body, square_ring
 from corridors.api.app import create_app
 from corridors.config import SHIPPED_DATA_DIR, Settings
 from corridors.domain import Role
@@ -207,13 +207,7 @@ def test_far_point_is_422_with_distance(api: RouteApi) -> None:
 def test_no_go_zone_around_destination_is_no_route(api: RouteApi) -> None:
     lon, lat = PORT["lon"], PORT["lat"]
     d = 0.02
-    ring = [
-        [lon - d, lat - d],
-        [lon + d, lat - d],
-        [lon + d, lat + d],
-        [lon - d, lat + d],
-        [lon - d, lat - d],
-    ]
+    ring = square_ring(lon, lat, d)
     created = api.client.post(
         "/v1/zones",
         json={
@@ -236,13 +230,7 @@ def test_avoid_polygon_changes_the_route(api: RouteApi) -> None:
     first = api.route().json()["routes"][0]
     lon, lat = _midpoint(first)
     d = 0.002
-    ring = [
-        [lon - d, lat - d],
-        [lon + d, lat - d],
-        [lon + d, lat + d],
-        [lon - d, lat + d],
-        [lon - d, lat - d],
-    ]
+    ring = square_ring(lon, lat, d)
     response = api.route(avoid={"polygons": {"type": "Polygon", "coordinates": [ring]}})
     if response.status_code == 422:  # the demo may have no way around: then it must say so
         assert response.json()["type"].endswith("no-route")
