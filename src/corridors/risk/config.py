@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import re
 import tomllib
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from corridors.domain import Category, ReportStatus, RiskLevel
 from corridors.errors import ConfigError
+from corridors.toml_lines import key_lines, line_of
 
 __all__ = [
     "CategoryParams",
@@ -298,11 +298,12 @@ def parse_risk_model(text: str, *, source: str = "<risk model>") -> RiskModelCon
     try:
         return RiskModelConfig.model_validate(raw)
     except ValidationError as exc:
+        lines = key_lines(text)
         problems: list[dict[str, Any]] = []
         for err in exc.errors():
             loc = [str(part) for part in err["loc"]]
             key = ".".join(loc) if loc else "<root>"
-            problems.append({"key": key, "line": _line_of(text, loc), "error": err["msg"]})
+            problems.append({"key": key, "line": line_of(err["loc"], lines), "error": err["msg"]})
         first = problems[0]
         where = f" (line {first['line']})" if first["line"] else ""
         more = f" and {len(problems) - 1} more problem(s)" if len(problems) > 1 else ""
@@ -330,27 +331,3 @@ def load_risk_model(path: Path | str) -> RiskModelConfig:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read risk model {path}: {exc}") from exc
     return parse_risk_model(text, source=str(path))
-
-
-_HEADER = re.compile(r"^\s*\[\s*([^\]]+?)\s*\]")
-
-
-def _line_of(text: str, loc: list[str]) -> int | None:
-    """Best-effort 1-based line of the dotted key ``loc`` in a TOML text (None if not found)."""
-    if not loc:
-        return None
-    # The innermost key that can appear in the text: a leaf key or its table header.
-    for depth in range(len(loc), 0, -1):
-        table, leaf = loc[: depth - 1], loc[depth - 1]
-        current: list[str] = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            stripped = line.split("#", 1)[0]
-            header = _HEADER.match(stripped)
-            if header:
-                current = [part.strip().strip('"') for part in header.group(1).split(".")]
-                if current == [*table, leaf]:
-                    return number
-                continue
-            if current == table and re.match(rf"^\s*\"?{re.escape(leaf)}\"?\s*=", stripped):
-                return number
-    return None
