@@ -127,3 +127,15 @@ def test_service_area() -> None:
     lat = max_lat + 1000 / 111_195
     assert service_area_contains(GRAPH, min_lon, lat, 1100)
     assert not service_area_contains(GRAPH, min_lon, lat, 900)
+
+
+def test_haversine_many_matches_the_scalar_formula() -> None:
+    from corridors.graph.geo import haversine_m, haversine_m_many
+
+    rng = np.random.default_rng(4)
+    lon1, lon2 = rng.uniform(-72.4, -72.2, (2, 50))
+    lat1, lat2 = rng.uniform(18.4, 18.6, (2, 50))
+    got = haversine_m_many(lon1, lat1, lon2, lat2)
+    want = [haversine_m(*args) for args in zip(lon1, lat1, lon2, lat2, strict=True)]
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    assert haversine_m_many(lon1[:1], lat1[:1], lon1[:1], lat1[:1])[0] == 0.0

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from conftest import TEST_NOW, FakeClock, report_body, square_ring
 from corridors.api.app import create_app
+from corridors.api.route_schemas import RoutesResponse
 from corridors.config import SHIPPED_DATA_DIR, Settings
 from corridors.domain import Role
 from corridors.graph.build import build_graph_from_file
@@ -87,10 +88,16 @@ def _midpoint(route: dict[str, Any]) -> tuple[float, float]:
     return lon, lat
 
 
+def _assert_matches_schema(doc: dict[str, Any]) -> None:
+    """The hand-built document is exactly what the declared response model would emit."""
+    assert RoutesResponse.model_validate(doc).model_dump(mode="json") == doc
+
+
 def test_route_document_is_consistent(api: RouteApi) -> None:
     response = api.route(alternatives=2)
     assert response.status_code == 200, response.text
     doc = response.json()
+    _assert_matches_schema(doc)
     assert doc["graph"]["demo"] is True
     assert doc["risk_snapshot"]["reports_considered"] == 0
     first = doc["routes"][0]
@@ -181,6 +188,7 @@ def test_severe_reports_escalate_the_escort(api: RouteApi) -> None:
             occurred_at=(TEST_NOW - timedelta(hours=1)).isoformat(),
         )
     doc = api.route(risk_aversion=0, convoy={"vehicles": 6, "cargo": "cash"}).json()
+    _assert_matches_schema(doc)
     escort = doc["routes"][0]["escort"]
     assert doc["routes"][0]["risk"]["level"] in {"high", "very_high", "unacceptable"}
     assert escort["recommendation"] != "none"
@@ -188,6 +196,9 @@ def test_severe_reports_escalate_the_escort(api: RouteApi) -> None:
     # Last resort: something other than an escort was looked at first.
     kinds = [a["kind"] for a in escort["alternatives_considered"]]
     assert kinds
+    shifts = [a for a in escort["alternatives_considered"] if a["kind"] == "departure_shift"]
+    assert shifts
+    assert all(a["depart_at"].endswith("Z") for a in shifts)
     assert kinds[0] in {"safer_route", "departure_shift"}
 
 

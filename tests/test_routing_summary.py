@@ -10,7 +10,7 @@ import pytest
 from corridors.graph.geo import haversine_m
 from corridors.routing._toygraph import graph_from_edges
 from corridors.routing.engine import Piece
-from corridors.routing.summary import cut_polyline, summarise
+from corridors.routing.summary import cut_polyline, measure, summarise
 
 
 @dataclass
@@ -95,3 +95,154 @@ def test_cut_polyline_by_length() -> None:
     )
     assert walked == pytest.approx(total / 2, rel=1e-3)
     assert pts[0] == pytest.approx([lon[0], lat[0]])
+
+
+# -- the vectorised summary against a plain per-piece loop ---------------------------------
+
+
+def _reference(graph, risk, pieces, high_per_km):
+    """A straightforward per-piece implementation of the summary conventions (the oracle)."""
+    length, duration, rpk, coords, piece_coords = [], [], [], [], []
+    for p in pieces:
+        share = p.end - p.start
+        length.append(float(graph.edge_length_m[p.edge]) * share)
+        duration.append(float(graph.edge_duration_s[p.edge]) * share)
+        r = float(risk.edge_risk_per_km[p.edge])
+        rpk.append(0.0 if np.isnan(r) else r)
+        lon, lat = zip(*graph.edge_coords(p.edge), strict=True)
+        if p.start <= 0.0 and p.end >= 1.0 and len(lon) >= 2:
+            part = [[x, y] for x, y in zip(lon, lat, strict=True)]
+        else:
+            part = cut_polyline(lon, lat, p.start, p.end)
+        piece_coords.append(part)
+        for pt in part:
+            if not coords or coords[-1] != pt:
+                coords.append(pt)
+    if len(coords) == 1:
+        coords.append(list(coords[0]))
+    exposure = [r * m / 1000.0 for r, m in zip(rpk, length, strict=True)]
+    high = [r >= high_per_km for r in rpk]
+    hotspots, steps, i = [], [], 0
+    starts_m = [sum(length[:k]) for k in range(len(pieces) + 1)]
+    while i < len(pieces):
+        if not high[i]:
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(pieces) and high[j + 1]:
+            j += 1
+        shares: dict[str, float] = {}
+        for k in range(i, j + 1):
+            for rid, s in risk.contributors(pieces[k].edge):
+                shares[rid] = shares.get(rid, 0.0) + s * length[k]
+        longest = max(range(i, j + 1), key=lambda k: length[k])
+        hotspots.append(
+            (
+                starts_m[i],
+                starts_m[j + 1],
+                max(rpk[i : j + 1]),
+                graph.street(pieces[longest].edge),
+                tuple(sorted(shares, key=lambda r: (-shares[r], r))),
+                tuple(piece_coords[i][0]),
+                tuple(piece_coords[j][-1]),
+            )
+        )
+        i = j + 1
+    i = 0
+    while i < len(pieces):
+        label = graph.street(pieces[i].edge)
+        j = i
+        while j + 1 < len(pieces) and graph.street(pieces[j + 1].edge) == label:
+            j += 1
+        dist = sum(length[i : j + 1])
+        expo = sum(exposure[i : j + 1])
+        mean = expo / (dist / 1000.0) if dist > 0 else rpk[i]
+        steps.append((label, dist, sum(duration[i : j + 1]), expo, mean, max(rpk[i : j + 1])))
+        i = j + 1
+    return {
+        "distance_m": sum(length),
+        "duration_s": sum(duration),
+        "exposure": sum(exposure),
+        "max": max(rpk),
+        "high_m": sum(m for m, h in zip(length, high, strict=True) if h),
+        "hotspots": hotspots,
+        "steps": steps,
+        "coordinates": coords,
+    }
+
+
+def _random_paths(graph, rng, count):
+    """Random walks along the graph as pieces, partial at both ends."""
+    out = []
+    for _ in range(count):
+        edge = int(rng.integers(graph.edge_count))
+        pieces = [Piece(edge, float(rng.uniform(0, 0.9)), 1.0)]
+        for _ in range(int(rng.integers(0, 40))):
+            node = int(graph.edge_head[pieces[-1].edge])
+            out_edges = np.flatnonzero(graph.edge_tail == node)
+            if out_edges.size == 0:
+                break
+            pieces.append(Piece(int(rng.choice(out_edges))))
+        last = pieces[-1]
+        pieces[-1] = Piece(last.edge, last.start, float(rng.uniform(last.start, 1.0)))
+        out.append(pieces)
+    return out
+
+
+def _close(got, want) -> None:
+    got_a, want_a = np.asarray(got, dtype=float), np.asarray(want, dtype=float)
+    assert got_a.shape == want_a.shape
+    np.testing.assert_allclose(got_a, want_a, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_summary_matches_the_per_piece_reference(seed: int) -> None:
+    from corridors.graph.synthetic import synthetic_city
+
+    graph = synthetic_city(12, 12, seed=seed)
+    rng = np.random.default_rng(seed)
+    rpk = np.where(rng.random(graph.edge_count) < 0.4, rng.uniform(0, 9, graph.edge_count), 0.0)
+    rpk[rng.random(graph.edge_count) < 0.02] = np.nan
+    risk = Risk(rpk, np.zeros(graph.edge_count, dtype=bool))
+    for pieces in _random_paths(graph, rng, 40):
+        s = summarise(graph, risk, pieces, high_risk_per_km=3.0)
+        ref = _reference(graph, risk, pieces, 3.0)
+        assert s.distance_m == pytest.approx(ref["distance_m"])
+        assert s.duration_s == pytest.approx(ref["duration_s"])
+        assert s.exposure == pytest.approx(ref["exposure"])
+        assert s.max_edge_risk_per_km == pytest.approx(ref["max"])
+        assert s.high_risk_distance_m == pytest.approx(ref["high_m"])
+        assert [(h.street, h.report_ids) for h in s.hotspots] == [
+            (r[3], r[4]) for r in ref["hotspots"]
+        ]
+        _close(
+            [(h.from_m, h.to_m, h.risk_per_km, *h.start, *h.end) for h in s.hotspots],
+            [(*r[:3], *r[5], *r[6]) for r in ref["hotspots"]],
+        )
+        assert [st.street for st in s.steps] == [r[0] for r in ref["steps"]]
+        _close(
+            [
+                (st.distance_m, st.duration_s, st.exposure, st.risk_per_km, st.max_risk_per_km)
+                for st in s.steps
+            ],
+            [r[1:] for r in ref["steps"]],
+        )
+        _close(s.coordinates, ref["coordinates"])
+        profile = measure(graph, risk, pieces, high_risk_per_km=3.0)
+        assert profile == s.profile
+
+
+def test_steps_merge_by_label_not_by_tag() -> None:
+    """A street named on one edge and carrying the same text as its ref on the next is one step."""
+    import dataclasses
+
+    g, _, _ = _line()
+    rue_a = g.strings.index("Rue A")
+    name = g.edge_name.copy()
+    ref = g.edge_ref.copy()
+    name[1], ref[1] = g.strings.index(""), rue_a
+    g2 = dataclasses.replace(g, edge_name=name, edge_ref=ref)
+    assert g2.street(1) == "Rue A"
+    risk = Risk(np.zeros(3), np.zeros(3, dtype=bool))
+    s = summarise(g2, risk, [Piece(0), Piece(1), Piece(2)], high_risk_per_km=2.0)
+    assert [(st.street, round(st.distance_m)) for st in s.steps] == [("Rue A", 200), ("Rue B", 100)]

@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from corridors.errors import InputError
 
-__all__ = ["EARTH_RADIUS_M", "LocalProjection", "haversine_m", "parse_bbox"]
+__all__ = ["EARTH_RADIUS_M", "LocalProjection", "haversine_m", "haversine_m_many", "parse_bbox"]
 
 EARTH_RADIUS_M = 6_371_008.8
 
@@ -29,6 +29,16 @@ def haversine_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
     dlmb = math.radians(lon2 - lon1)
     a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlmb / 2) ** 2
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+
+
+def haversine_m_many(
+    lon1: FloatArray, lat1: FloatArray, lon2: FloatArray, lat2: FloatArray
+) -> FloatArray:
+    """:func:`haversine_m` element-wise over arrays of points, metres."""
+    phi1, phi2 = np.radians(lat1), np.radians(lat2)
+    dlmb = np.radians(np.asarray(lon2) - np.asarray(lon1))
+    a = np.sin((phi2 - phi1) / 2) ** 2 + np.cos(phi1) * np.cos(phi2) * np.sin(dlmb / 2) ** 2
+    return np.asarray(2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(a))))
 
 
 @dataclass(frozen=True, slots=True)

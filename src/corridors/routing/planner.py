@@ -37,7 +37,7 @@ from corridors.routing.engine import (
 )
 from corridors.routing.pareto import pareto_front
 from corridors.routing.sssp import reachable_nodes
-from corridors.routing.summary import RiskView, RouteSummary, summarise
+from corridors.routing.summary import RiskView, RouteSummary, duration_and_exposure, summarise
 
 __all__ = [
     "NoRouteDiagnosis",
@@ -412,29 +412,43 @@ def _plan(
             )
     points_out: list[ParetoPoint] = []
     if pareto:
-        candidates: list[tuple[tuple[Piece, ...], RouteSummary, float, float]] = [
-            (r.summary.pieces, r.summary, r.risk_aversion, r.cost) for r in routes
-        ]
+        # Candidates are compared on their figures; only new members of the front are
+        # summarised in full (steps, polyline, explained hotspots).
+        candidates: list[tuple[EdgePath, float, float, float]] = [
+            (EdgePath(r.summary.pieces, r.cost), r.risk_aversion, r.summary.duration_s,
+             r.summary.exposure)
+            for r in routes
+        ]  # fmt: skip
+        seen = {c[0].pieces for c in candidates}
         for lv in state.cost_model.levels:
             if lv == level:
                 continue
             path = _route_legs(state, risk_view, key_for(lv), points, forbidden)
-            candidates.append((path.pieces, summary(path), lv, path.cost))
-        objectives = [(c[1].duration_s, c[1].exposure) for c in candidates]
+            if path.pieces in seen:
+                continue
+            seen.add(path.pieces)
+            figures = duration_and_exposure(graph, risk_view, path.pieces)
+            candidates.append((path, lv, *figures))
+        objectives = [(c[2], c[3]) for c in candidates]
         front = pareto_front(list(range(len(candidates))), objectives)
         by_pieces = {r.summary.pieces: r.rank for r in routes}
         for i in front:
-            pieces, summ, lv, cost = candidates[i]
-            rank = by_pieces.get(pieces)
+            path, lv, duration_s, exposure = candidates[i]
+            rank = by_pieces.get(path.pieces)
             if rank is None:
                 rank = len(routes)
-                by_pieces[pieces] = rank
+                by_pieces[path.pieces] = rank
                 routes.append(
                     PlannedRoute(
-                        rank, "pareto", summ, overlap(graph, pieces, best.pieces), lv, cost
+                        rank,
+                        "pareto",
+                        summary(path),
+                        overlap(graph, path.pieces, best.pieces),
+                        lv,
+                        path.cost,
                     )
                 )
-            points_out.append(ParetoPoint(summ.duration_s, summ.exposure, rank))
+            points_out.append(ParetoPoint(duration_s, exposure, rank))
     return RoutePlan(routes, points_out, level)
 
 

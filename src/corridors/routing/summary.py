@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -35,9 +35,18 @@ from corridors.domain import Hotspot, RouteRiskProfile
 from corridors.graph.model import RoadGraph
 from corridors.routing.engine import Piece
 
-__all__ = ["RiskView", "RouteStep", "RouteSummary", "cut_polyline", "summarise"]
+__all__ = [
+    "RiskView",
+    "RouteStep",
+    "RouteSummary",
+    "cut_polyline",
+    "duration_and_exposure",
+    "measure",
+    "summarise",
+]
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
 
@@ -57,6 +66,29 @@ class RiskView(Protocol):
     def contributors(self, edge: int) -> Sequence[tuple[str, float]]:
         """``(report_id, share)`` of the reports that make ``edge`` risky."""
         ...
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class PathArrays:
+    """A path's pieces as arrays: ``edges``, and the ``start``/``end`` fractions on them."""
+
+    edges: IntArray
+    start: FloatArray
+    end: FloatArray
+    #: The path's polyline pieces, made once when first asked (see ``_Geometry.of``).
+    geometry_cache: list[_Geometry] = field(default_factory=list, repr=False)
+
+    @classmethod
+    def of(cls, pieces: Sequence[Piece]) -> PathArrays:
+        """Arrays of ``pieces`` (non-empty)."""
+        n = len(pieces)
+        if n == 0:
+            raise ValueError("a route needs at least one piece")
+        return cls(
+            np.fromiter((p.edge for p in pieces), dtype=np.int64, count=n),
+            np.fromiter((p.start for p in pieces), dtype=np.float64, count=n),
+            np.fromiter((p.end for p in pieces), dtype=np.float64, count=n),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +112,11 @@ class RouteSummary:
     """A route, ready for the API layer to serialise.
 
     ``coordinates`` is the ``[lon, lat]`` polyline (degrees) with the first and last edges
-    cut at the snap fractions; ``pieces`` the edge pieces travelled.
+    cut at the snap fractions; ``pieces`` the edge pieces travelled (``path``: as arrays).
     """
 
     pieces: tuple[Piece, ...]
+    path: PathArrays
     distance_m: float
     duration_s: float
     exposure: float
@@ -150,6 +183,249 @@ def _contributors(
     return {int(e): risk.contributors(int(e)) for e in edges.tolist()}
 
 
+def _arrays(pieces: Sequence[Piece] | PathArrays) -> PathArrays:
+    return pieces if isinstance(pieces, PathArrays) else PathArrays.of(pieces)
+
+
+@dataclass(frozen=True, slots=True)
+class _Measures:
+    """Per-piece figures of a path (arrays aligned with the pieces)."""
+
+    edges: IntArray
+    start: FloatArray  # fraction where each piece starts on its edge
+    end: FloatArray
+    length_m: FloatArray
+    duration_s: FloatArray
+    risk_per_km: FloatArray  # NaN read as 0
+    exposure: FloatArray
+    high: BoolArray
+    start_m: FloatArray  # (n + 1,): distance from the route start to each piece's start
+
+    @classmethod
+    def of(
+        cls, graph: RoadGraph, risk: RiskView, path: PathArrays, high_per_km: float
+    ) -> _Measures:
+        edges, start, end = path.edges, path.start, path.end
+        share = end - start
+        length = graph.edge_length_m[edges] * share
+        piece_risk = np.nan_to_num(
+            np.asarray(risk.edge_risk_per_km[edges], dtype=np.float64), nan=0.0
+        )
+        return cls(
+            edges=edges,
+            start=start,
+            end=end,
+            length_m=length,
+            duration_s=graph.edge_duration_s[edges] * share,
+            risk_per_km=piece_risk,
+            exposure=piece_risk * length / 1000.0,
+            high=piece_risk >= high_per_km,
+            start_m=np.concatenate([[0.0], np.cumsum(length)]),
+        )
+
+
+class _Geometry:
+    """Polyline vertices of a path's pieces, partial pieces cut at their fractions."""
+
+    def __init__(self, graph: RoadGraph, path: PathArrays) -> None:
+        self.graph = graph
+        self.path = path
+        offsets = graph.geometry_offsets
+        self.first = offsets[path.edges]
+        self.count = offsets[path.edges + 1] - self.first
+        partial = (path.start > 0.0) | (path.end < 1.0) | (self.count < 2)
+        self.partial: list[int] = np.flatnonzero(partial).tolist()
+        self._cuts: dict[int, FloatArray] = {}
+
+    @classmethod
+    def of(cls, graph: RoadGraph, path: PathArrays) -> _Geometry:
+        """The geometry of ``path``, made once per path."""
+        if not path.geometry_cache:
+            path.geometry_cache.append(cls(graph, path))
+        return path.geometry_cache[0]
+
+    def cut(self, piece: int) -> FloatArray:
+        """``(k, 2)`` lon/lat points of a partial piece (computed once, when asked)."""
+        points = self._cuts.get(piece)
+        if points is None:
+            g0 = int(self.first[piece])
+            g1 = g0 + int(self.count[piece])
+            part = cut_polyline(
+                self.graph.geometry_lon[g0:g1].tolist(),
+                self.graph.geometry_lat[g0:g1].tolist(),
+                float(self.path.start[piece]),
+                float(self.path.end[piece]),
+            )
+            points = self._cuts[piece] = np.asarray(part, dtype=np.float64)
+        return points
+
+    def endpoints(self, pieces: IntArray, last: bool) -> list[tuple[float, float]]:
+        """First (or last) point of each of ``pieces``."""
+        vertex = self.first[pieces] + (self.count[pieces] - 1 if last else 0)
+        points = list(
+            zip(
+                self.graph.geometry_lon[vertex].tolist(),
+                self.graph.geometry_lat[vertex].tolist(),
+                strict=True,
+            )
+        )
+        for k in self.partial:
+            for j in np.flatnonzero(pieces == k).tolist():
+                x, y = self.cut(k)[-1 if last else 0]
+                points[j] = (float(x), float(y))
+        return points
+
+    def coordinates(self) -> list[list[float]]:
+        """The whole polyline, consecutive duplicate points removed (at least two points)."""
+        total = int(self.count.sum())
+        block_start = np.concatenate([[0], np.cumsum(self.count)[:-1]])
+        index = np.arange(total, dtype=np.int64) + np.repeat(self.first - block_start, self.count)
+        lon = self.graph.geometry_lon[index]
+        lat = self.graph.geometry_lat[index]
+        if self.partial:
+            lon_parts: list[FloatArray] = []
+            lat_parts: list[FloatArray] = []
+            at = 0
+            for k in self.partial:
+                b0 = int(block_start[k])
+                cut = self.cut(k)
+                lon_parts += [lon[at:b0], cut[:, 0]]
+                lat_parts += [lat[at:b0], cut[:, 1]]
+                at = b0 + int(self.count[k])
+            lon = np.concatenate([*lon_parts, lon[at:]])
+            lat = np.concatenate([*lat_parts, lat[at:]])
+        keep = np.ones(lon.shape[0], dtype=np.bool_)
+        keep[1:] = (lon[1:] != lon[:-1]) | (lat[1:] != lat[:-1])
+        points: list[list[float]] = np.column_stack((lon[keep], lat[keep])).tolist()
+        if len(points) == 1:
+            points.append(list(points[0]))
+        return points
+
+
+def _hotspots(
+    graph: RoadGraph, risk: RiskView, m: _Measures, geometry: _Geometry
+) -> tuple[Hotspot, ...]:
+    # Runs of high-risk pieces: [first, stop). Segment i spans from run i's first piece to
+    # run i+1's, so per-run reductions over pieces masked outside the runs are reduceats.
+    d = np.diff(np.concatenate([[0], m.high.astype(np.int8), [0]]))
+    firsts, stops = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+    if firsts.size == 0:
+        return ()
+    peak = np.maximum.reduceat(np.where(m.high, m.risk_per_km, -np.inf), firsts)
+    run_length = np.where(m.high, m.length_m, -1.0)
+    longest_m = np.maximum.reduceat(run_length, firsts)
+    run_starts = np.zeros(m.high.shape[0], dtype=np.int64)
+    run_starts[firsts] = 1
+    segment = np.cumsum(run_starts) - 1  # index of the run a piece belongs to or follows
+    at_max = np.flatnonzero((run_length == longest_m[segment]) & (segment >= 0))
+    _, first_max = np.unique(segment[at_max], return_index=True)
+    longest_edges = m.edges[at_max[first_max]].tolist()
+    starts = geometry.endpoints(firsts, last=False)
+    ends = geometry.endpoints(stops - 1, last=True)
+    explain = _contributors(risk, np.unique(m.edges[m.high]))
+    explained = any(explain.values())
+    out: list[Hotspot] = []
+    for n, (i, stop) in enumerate(zip(firsts.tolist(), stops.tolist(), strict=True)):
+        shares: dict[str, float] = {}
+        for k in range(i, stop) if explained else ():
+            piece_m = float(m.length_m[k])
+            for rid, share in explain[int(m.edges[k])]:
+                shares[rid] = shares.get(rid, 0.0) + float(share) * piece_m
+        out.append(
+            Hotspot(
+                from_m=float(m.start_m[i]),
+                to_m=float(m.start_m[stop]),
+                risk_per_km=float(peak[n]),
+                street=graph.street(longest_edges[n]),
+                report_ids=tuple(sorted(shares, key=lambda r: (-shares[r], r))),
+                start=starts[n],
+                end=ends[n],
+            )
+        )
+    return tuple(out)
+
+
+def _steps(graph: RoadGraph, m: _Measures) -> tuple[RouteStep, ...]:
+    # Candidate boundaries where the (name, ref, class) codes change; merged again where the
+    # labels still agree (e.g. a name equal to the next edge's ref).
+    codes = np.column_stack(
+        (graph.edge_name[m.edges], graph.edge_ref[m.edges], graph.edge_highway[m.edges])
+    )
+    change = np.ones(m.edges.shape[0], dtype=np.bool_)
+    change[1:] = np.any(codes[1:] != codes[:-1], axis=1)
+    firsts: list[int] = []
+    labels: list[str] = []
+    for k in np.flatnonzero(change).tolist():
+        label = graph.street(int(m.edges[k]))
+        if not labels or labels[-1] != label:
+            firsts.append(k)
+            labels.append(label)
+    starts = np.asarray(firsts, dtype=np.int64)
+    dist = np.add.reduceat(m.length_m, starts)
+    dur = np.add.reduceat(m.duration_s, starts)
+    expo = np.add.reduceat(m.exposure, starts)
+    peak = np.maximum.reduceat(m.risk_per_km, starts)
+    mean = np.divide(expo, dist / 1000.0, out=m.risk_per_km[starts].copy(), where=dist > 0.0)
+    return tuple(
+        RouteStep(
+            street=label,
+            distance_m=d,
+            duration_s=t,
+            exposure=e,
+            risk_per_km=r,
+            max_risk_per_km=p,
+        )
+        for label, d, t, e, r, p in zip(
+            labels,
+            dist.tolist(),
+            dur.tolist(),
+            expo.tolist(),
+            mean.tolist(),
+            peak.tolist(),
+            strict=True,
+        )
+    )
+
+
+def _profile(
+    m: _Measures, hotspots: tuple[Hotspot, ...], depart_at: datetime | None
+) -> RouteRiskProfile:
+    return RouteRiskProfile(
+        distance_m=float(m.length_m.sum()),
+        duration_s=float(m.duration_s.sum()),
+        exposure=float(m.exposure.sum()),
+        max_edge_risk_per_km=float(m.risk_per_km.max()),
+        high_risk_distance_m=float(m.length_m[m.high].sum()),
+        hotspots=hotspots,
+        depart_at=depart_at,
+        starts_in_risk=bool(m.high[0]),
+        ends_in_risk=bool(m.high[-1]),
+    )
+
+
+def duration_and_exposure(
+    graph: RoadGraph, risk: RiskView, pieces: Sequence[Piece] | PathArrays
+) -> tuple[float, float]:
+    """``(duration_s, exposure)`` of a route, as :func:`summarise` measures them."""
+    m = _Measures.of(graph, risk, _arrays(pieces), math.inf)
+    return float(m.duration_s.sum()), float(m.exposure.sum())
+
+
+def measure(
+    graph: RoadGraph,
+    risk: RiskView,
+    pieces: Sequence[Piece] | PathArrays,
+    *,
+    high_risk_per_km: float,
+    depart_at: datetime | None = None,
+) -> RouteRiskProfile:
+    """The risk profile of a route only (no steps, no polyline): what the escort policy and
+    the Pareto sweep compare. Same figures and hotspots as :func:`summarise`."""
+    path = _arrays(pieces)
+    m = _Measures.of(graph, risk, path, high_risk_per_km)
+    return _profile(m, _hotspots(graph, risk, m, _Geometry.of(graph, path)), depart_at)
+
+
 def summarise(
     graph: RoadGraph,
     risk: RiskView,
@@ -179,111 +455,20 @@ def summarise(
     RouteSummary
         Distances in metres, durations in seconds, exposure in risk x km.
     """
-    if not pieces:
-        raise ValueError("a route needs at least one piece")
-    rpk = risk.edge_risk_per_km
-    share = np.array([p.end - p.start for p in pieces], dtype=np.float64)
-    edges = np.array([p.edge for p in pieces], dtype=np.int64)
-    length = graph.edge_length_m[edges] * share
-    duration = graph.edge_duration_s[edges] * share
-    piece_risk = np.nan_to_num(rpk[edges].astype(np.float64), nan=0.0)
-    exposure = piece_risk * length / 1000.0
-    high = piece_risk >= high_risk_per_km
-    start_m = np.concatenate([[0.0], np.cumsum(length)])
-
-    coords: list[list[float]] = []
-    piece_coords: list[list[list[float]]] = []
-    for p in pieces:
-        g0, g1 = int(graph.geometry_offsets[p.edge]), int(graph.geometry_offsets[p.edge + 1])
-        lon, lat = graph.geometry_lon[g0:g1].tolist(), graph.geometry_lat[g0:g1].tolist()
-        if p.start <= 0.0 and p.end >= 1.0 and len(lon) >= 2:
-            part = [[x, y] for x, y in zip(lon, lat, strict=True)]  # whole edge: no cut
-        else:
-            part = cut_polyline(lon, lat, p.start, p.end)
-        piece_coords.append(part)
-        for pt in part:
-            if not coords or coords[-1] != pt:
-                coords.append(pt)
-    if len(coords) == 1:
-        coords.append(list(coords[0]))
-
-    explain = _contributors(risk, np.unique(edges[high]))
-    hotspots: list[Hotspot] = []
-    i = 0
-    while i < len(pieces):
-        if not high[i]:
-            i += 1
-            continue
-        j = i
-        while j + 1 < len(pieces) and high[j + 1]:
-            j += 1
-        run = range(i, j + 1)
-        longest = max(run, key=lambda k: float(length[k]))
-        shares: dict[str, float] = {}
-        for k in run:
-            for rid, s in explain[int(edges[k])]:
-                shares[rid] = shares.get(rid, 0.0) + float(s) * float(length[k])
-        ids = tuple(sorted(shares, key=lambda r: (-shares[r], r)))
-        first, last = piece_coords[i][0], piece_coords[j][-1]
-        hotspots.append(
-            Hotspot(
-                from_m=float(start_m[i]),
-                to_m=float(start_m[j + 1]),
-                risk_per_km=float(piece_risk[i : j + 1].max()),
-                street=graph.street(int(edges[longest])),
-                report_ids=ids,
-                start=(first[0], first[1]),
-                end=(last[0], last[1]),
-            )
-        )
-        i = j + 1
-
-    steps: list[RouteStep] = []
-    i = 0
-    while i < len(pieces):
-        label = graph.street(int(edges[i]))
-        j = i
-        while j + 1 < len(pieces) and graph.street(int(edges[j + 1])) == label:
-            j += 1
-        dist = float(length[i : j + 1].sum())
-        expo = float(exposure[i : j + 1].sum())
-        steps.append(
-            RouteStep(
-                street=label,
-                distance_m=dist,
-                duration_s=float(duration[i : j + 1].sum()),
-                exposure=expo,
-                risk_per_km=expo / (dist / 1000.0) if dist > 0 else float(piece_risk[i]),
-                max_risk_per_km=float(piece_risk[i : j + 1].max()),
-            )
-        )
-        i = j + 1
-
-    distance_m = float(length.sum())
-    duration_s = float(duration.sum())
-    total_exposure = float(exposure.sum())
-    max_risk = float(piece_risk.max())
-    high_m = float(length[high].sum())
-    profile = RouteRiskProfile(
-        distance_m=distance_m,
-        duration_s=duration_s,
-        exposure=total_exposure,
-        max_edge_risk_per_km=max_risk,
-        high_risk_distance_m=high_m,
-        hotspots=tuple(hotspots),
-        depart_at=depart_at,
-        starts_in_risk=bool(high[0]),
-        ends_in_risk=bool(high[-1]),
-    )
+    path = PathArrays.of(pieces)
+    m = _Measures.of(graph, risk, path, high_risk_per_km)
+    geometry = _Geometry.of(graph, path)
+    profile = _profile(m, _hotspots(graph, risk, m, geometry), depart_at)
     return RouteSummary(
         pieces=tuple(pieces),
-        distance_m=distance_m,
-        duration_s=duration_s,
-        exposure=total_exposure,
-        max_edge_risk_per_km=max_risk,
-        high_risk_distance_m=high_m,
-        hotspots=tuple(hotspots),
-        steps=tuple(steps),
-        coordinates=coords,
+        path=path,
+        distance_m=profile.distance_m,
+        duration_s=profile.duration_s,
+        exposure=profile.exposure,
+        max_edge_risk_per_km=profile.max_edge_risk_per_km,
+        high_risk_distance_m=profile.high_risk_distance_m,
+        hotspots=profile.hotspots,
+        steps=_steps(graph, m),
+        coordinates=geometry.coordinates(),
         profile=profile,
     )

@@ -21,13 +21,13 @@ from shapely.geometry.base import BaseGeometry
 from corridors.domain import Convoy, RiskLevel, RouteRiskProfile
 from corridors.errors import InputError, NoRouteError, SnapError
 from corridors.escort import EscortAssessment, assess, route_level
-from corridors.graph.geo import haversine_m
+from corridors.graph.geo import haversine_m_many
 from corridors.graph.snap import Snap
 from corridors.risk.engine import RiskField
 from corridors.risk.zones import edges_intersecting
 from corridors.routing import PlannedRoute, RouteBlockedError, RoutePlan, plan_routes
 from corridors.routing.engine import Piece
-from corridors.routing.summary import RouteSummary, summarise
+from corridors.routing.summary import RouteSummary, measure, summarise
 from corridors.services.runtime import Runtime
 
 __all__ = [
@@ -123,12 +123,15 @@ def _in_risk(field: RiskField, edge: int, high_per_km: float) -> bool:
     return bool(field.edge_zone[edge] >= 0) or float(field.edge_risk_per_km[edge]) >= high_per_km
 
 
-def _profile(runtime: Runtime, summary: RouteSummary, field: RiskField) -> RouteRiskProfile:
+def _profile(
+    runtime: Runtime, profile: RouteRiskProfile, pieces: Sequence[Piece], field: RiskField
+) -> RouteRiskProfile:
+    """``profile`` with its ends marked as in risk also when they lie in a caution zone."""
     high = runtime.risk.routing.high_risk_per_km
     return replace(
-        summary.profile,
-        starts_in_risk=_in_risk(field, summary.pieces[0].edge, high),
-        ends_in_risk=_in_risk(field, summary.pieces[-1].edge, high),
+        profile,
+        starts_in_risk=_in_risk(field, pieces[0].edge, high),
+        ends_in_risk=_in_risk(field, pieces[-1].edge, high),
     )
 
 
@@ -136,9 +139,9 @@ def _point_at(coordinates: list[list[float]]) -> Callable[[float], tuple[float, 
     """``distance_m -> (lon, lat)`` along a polyline (escort hand-over points)."""
     lon = [c[0] for c in coordinates]
     lat = [c[1] for c in coordinates]
-    cumulative = [0.0]
-    for i in range(1, len(lon)):
-        cumulative.append(cumulative[-1] + haversine_m(lon[i - 1], lat[i - 1], lon[i], lat[i]))
+    points = np.asarray(coordinates, dtype=np.float64)
+    legs_m = haversine_m_many(points[:-1, 0], points[:-1, 1], points[1:, 0], points[1:, 1])
+    cumulative = np.concatenate([[0.0], np.cumsum(legs_m)]).tolist()
 
     def point_at(distance_m: float) -> tuple[float, float]:
         d = min(max(distance_m, 0.0), cumulative[-1])
@@ -160,7 +163,7 @@ def _assess(
 ) -> tuple[RiskLevel, EscortAssessment]:
     policy = runtime.escort_policy
     high = runtime.risk.routing.high_risk_per_km
-    profile = _profile(runtime, summary, field)
+    profile = _profile(runtime, summary.profile, summary.pieces, field)
 
     def find_safer_route(budget_fraction: float) -> RouteRiskProfile | None:
         limit_s = summary.duration_s * (1.0 + budget_fraction)
@@ -168,7 +171,7 @@ def _assess(
         if not safer:
             return None
         best = min(safer, key=lambda c: (c.exposure, c.duration_s))
-        return _profile(runtime, best, field)
+        return _profile(runtime, best.profile, best.pieces, field)
 
     # A convoy cannot leave in the past: no earlier than the requested departure or now.
     earliest = min(summary.profile.depart_at or runtime.now(), runtime.now())
@@ -177,10 +180,10 @@ def _assess(
         if at < earliest:
             return None
         other = runtime.risk.field_at(at, quantum=_DEPARTURE_QUANTUM)
-        again = summarise(
-            runtime.graph, _Unexplained(other), summary.pieces, high_risk_per_km=high, depart_at=at
+        again = measure(
+            runtime.graph, _Unexplained(other), summary.path, high_risk_per_km=high, depart_at=at
         )
-        return _profile(runtime, again, other)
+        return _profile(runtime, again, summary.pieces, other)
 
     assessment = assess(
         profile,

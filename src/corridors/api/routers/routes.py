@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from datetime import datetime
 from typing import Annotated, Any
 
+import numpy as np
 from fastapi import APIRouter, Header
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from shapely.geometry.base import BaseGeometry
 
 from corridors.api.auth import ViewerDep, error_responses
 from corridors.api.deps import RuntimeDep
+from corridors.api.fast_json import FastJSONResponse
 from corridors.api.formats import GEOJSON, GPX, routes_to_feature_collection, routes_to_gpx
 from corridors.api.route_schemas import (
     EscortAssessmentRequest,
@@ -22,7 +24,7 @@ from corridors.api.route_schemas import (
 )
 from corridors.domain import RiskLevel
 from corridors.errors import InputError
-from corridors.escort import EscortAssessment
+from corridors.escort import AlternativeConsidered, EscortAssessment
 from corridors.routing.summary import RouteSummary
 from corridors.services import routes as svc
 from corridors.services.zones import PolygonGeometry, parse_zone_geometry
@@ -43,7 +45,7 @@ def risk_document(
     return {
         "exposure": _r(summary.exposure, 4),
         "max_edge_risk": _r(summary.max_edge_risk_per_km, 4),
-        "level": level,
+        "level": level.value,
         "high_risk_distance_m": _r(summary.high_risk_distance_m),
         "hotspots": [
             {
@@ -62,36 +64,71 @@ def risk_document(
     }
 
 
-def escort_document(assessment: EscortAssessment) -> dict[str, Any]:
-    """The ``escort`` object of a route."""
-    requirement = asdict(assessment.requirement)
-    requirement["segments"] = [
-        {
-            "from_m": _r(s["from_m"]),
-            "to_m": _r(s["to_m"]),
-            "start": list(s["start"]),
-            "end": list(s["end"]),
-            "streets": list(s["streets"]),
-            "reports": list(s["report_ids"]),
-            "risk": _r(s["risk_per_km"], 4),
-            "why": s["why"],
-        }
-        for s in requirement["segments"]
-    ]
-    requirement["recommended"] = assessment.recommended
-    requirement["recommended_depart_at"] = assessment.recommended_depart_at
-    return requirement
+def json_time(at: datetime | None) -> str | None:
+    """A datetime as the API writes it (RFC 3339, ``Z`` for UTC, as pydantic does)."""
+    if at is None:
+        return None
+    text = at.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-def _line(summary: RouteSummary) -> dict[str, Any]:
+def _considered(a: AlternativeConsidered) -> dict[str, Any]:
     return {
-        "type": "LineString",
-        "coordinates": [[round(lon, 7), round(lat, 7)] for lon, lat in summary.coordinates],
+        "kind": a.kind,
+        "accepted": a.accepted,
+        "reason": a.reason,
+        "depart_at": json_time(a.depart_at),
+        "shift_s": a.shift_s,
+        "distance_m": a.distance_m,
+        "duration_s": a.duration_s,
+        "extra_duration_fraction": a.extra_duration_fraction,
+        "exposure": a.exposure,
+        "max_risk_per_km": a.max_risk_per_km,
+        "likelihood": a.likelihood,
+        "level": None if a.level is None else a.level.value,
     }
 
 
+def escort_document(assessment: EscortAssessment) -> dict[str, Any]:
+    """The ``escort`` object of a route."""
+    requirement = assessment.requirement
+    return {
+        "recommendation": requirement.recommendation.value,
+        "escort_vehicles": requirement.escort_vehicles,
+        "armored_required": requirement.armored_required,
+        "daylight_only": requirement.daylight_only,
+        "segments": [
+            {
+                "from_m": _r(s.from_m),
+                "to_m": _r(s.to_m),
+                "start": list(s.start),
+                "end": list(s.end),
+                "streets": list(s.streets),
+                "reports": list(s.report_ids),
+                "risk": _r(s.risk_per_km, 4),
+                "why": s.why,
+            }
+            for s in requirement.segments
+        ],
+        "rationale": list(requirement.rationale),
+        "alternatives_considered": [_considered(a) for a in requirement.alternatives_considered],
+        "policy_version": requirement.policy_version,
+        "recommended": assessment.recommended,
+        "recommended_depart_at": json_time(assessment.recommended_depart_at),
+    }
+
+
+def _line(summary: RouteSummary) -> dict[str, Any]:
+    return {"type": "LineString", "coordinates": np.round(summary.coordinates, 7).tolist()}
+
+
 def routes_document(runtime: Any, result: svc.RoutesResult) -> dict[str, Any]:
-    """The routes document of the contract (also printed by ``corridors route``)."""
+    """The routes document of the contract (also printed by ``corridors route``).
+
+    Built JSON-ready, field by field as :class:`RoutesResponse` declares them (a test
+    checks it against the schema): validating a document of thousands of coordinates
+    with pydantic cost more than planning the routes.
+    """
     routes = []
     for assessed in result.routes:
         summary = assessed.summary
@@ -117,26 +154,23 @@ def routes_document(runtime: Any, result: svc.RoutesResult) -> dict[str, Any]:
                 "overlap": round(assessed.planned.overlap, 3),
             }
         )
-    document = RoutesResponse.model_validate(
-        {
-            "routes": routes,
-            "pareto": [
-                {
-                    "duration_s": _r(p.duration_s),
-                    "exposure": _r(p.exposure, 4),
-                    "route_rank": p.route_rank,
-                }
-                for p in result.plan.pareto
-            ],
-            "risk_snapshot": {
-                "computed_at": result.field.computed_at,
-                "reports_considered": result.field.reports_considered,
-                "model_version": result.field.config_version,
-            },
-            "graph": {"source": runtime.graph.meta.source, "demo": runtime.graph.meta.demo},
-        }
-    )
-    return document.model_dump(mode="json")
+    return {
+        "routes": routes,
+        "pareto": [
+            {
+                "duration_s": _r(p.duration_s),
+                "exposure": _r(p.exposure, 4),
+                "route_rank": p.route_rank,
+            }
+            for p in result.plan.pareto
+        ],
+        "risk_snapshot": {
+            "computed_at": json_time(result.field.computed_at),
+            "reports_considered": result.field.reports_considered,
+            "model_version": result.field.config_version,
+        },
+        "graph": {"source": runtime.graph.meta.source, "demo": runtime.graph.meta.demo},
+    }
 
 
 def _avoid_polygon(i: int, polygon: PolygonGeometry) -> BaseGeometry:
@@ -202,8 +236,8 @@ def post_routes(
     if GPX in wanted:
         return Response(routes_to_gpx(document), media_type=GPX)
     if GEOJSON in wanted:
-        return JSONResponse(routes_to_feature_collection(document), media_type=GEOJSON)
-    return JSONResponse(document)
+        return FastJSONResponse(routes_to_feature_collection(document), media_type=GEOJSON)
+    return FastJSONResponse(document)
 
 
 @router.post(
