@@ -161,6 +161,7 @@ def _bench_one(name: str, path: str, opts: dict[str, Any]) -> dict[str, Any]:
     from fastapi.testclient import TestClient
 
     from corridors.api.app import create_app
+    from corridors.api.gc_tuning import tune_for_serving
     from corridors.config import Settings
     from corridors.domain import Role
     from corridors.graph.cache import load_graph
@@ -198,6 +199,7 @@ def _bench_one(name: str, path: str, opts: dict[str, Any]) -> dict[str, Any]:
     reporter = create_key(db, role=Role.reporter, name="bench-reporter", at=NOW).key
     client = TestClient(create_app(runtime=runtime))
     client.__enter__()
+    tune_for_serving()  # as the app's lifespan does when it opens its own runtime
 
     def route(o: dict[str, float], d: dict[str, float], **body: Any) -> Any:
         return client.post(

@@ -96,3 +96,18 @@ def test_readyz_is_503_when_database_unreachable(tmp_path: Path) -> None:
         response = test_client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["checks"]["database"] == "unreachable"
+
+
+def test_tune_for_serving_freezes_start_up_objects_and_raises_the_young_threshold() -> None:
+    import gc
+
+    from corridors.api.gc_tuning import YOUNG_THRESHOLD, tune_for_serving
+
+    before = gc.get_threshold()
+    try:
+        tune_for_serving()
+        assert gc.get_threshold() == (YOUNG_THRESHOLD, *before[1:])
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

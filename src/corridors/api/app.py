@@ -16,6 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from corridors import __version__
 from corridors.api.errors import install_error_handlers
+from corridors.api.gc_tuning import tune_for_serving
 from corridors.api.middleware import (
     BodyLimitMiddleware,
     MetricsMiddleware,
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         app.state.runtime = runtime if runtime is not None else Runtime.open(settings)
         if own:
             app.state.runtime.start()
+            tune_for_serving()
         try:
             yield
         finally:

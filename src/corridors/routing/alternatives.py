@@ -29,10 +29,12 @@ import numpy.typing as npt
 from corridors.graph.model import RoadGraph
 from corridors.routing.engine import CCHEngine, EdgePath, EdgePosition, Piece, path_cost
 from corridors.routing.sssp import tree_from, tree_path, tree_to
+from corridors.routing.summary import PathArrays
 
 __all__ = ["Alternative", "find_alternatives", "overlap"]
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
 #: Via candidates examined at most (cheapest first).
@@ -47,20 +49,30 @@ class Alternative:
     overlap: float
 
 
-def _length(graph: RoadGraph, pieces: tuple[Piece, ...]) -> dict[int, float]:
-    out: dict[int, float] = {}
-    for p in pieces:
-        out[p.edge] = out.get(p.edge, 0.0) + float(graph.edge_length_m[p.edge]) * (p.end - p.start)
-    return out
+def _edge_lengths(graph: RoadGraph, path: PathArrays) -> tuple[IntArray, FloatArray]:
+    """Distinct edges of a path (sorted) and the metres travelled on each."""
+    edges, inverse = np.unique(path.edges, return_inverse=True)
+    metres = np.bincount(inverse, weights=graph.edge_length_m[path.edges] * path.length_shares)
+    return edges, np.asarray(metres, dtype=np.float64)
 
 
-def overlap(graph: RoadGraph, route: tuple[Piece, ...], reference: tuple[Piece, ...]) -> float:
+def overlap(
+    graph: RoadGraph,
+    route: tuple[Piece, ...] | PathArrays,
+    reference: tuple[Piece, ...] | PathArrays,
+) -> float:
     """Share of ``reference``'s length that ``route`` also travels (same directed edges)."""
-    a, b = _length(graph, route), _length(graph, reference)
-    total = sum(b.values())
+    a_edges, a_m = _edge_lengths(graph, _as_arrays(route))
+    b_edges, b_m = _edge_lengths(graph, _as_arrays(reference))
+    _, ia, ib = np.intersect1d(a_edges, b_edges, assume_unique=True, return_indices=True)
+    total = float(b_m.sum())
     if total <= 0:
-        return 1.0 if set(a) & set(b) else 0.0
-    return sum(min(a[e], b[e]) for e in a.keys() & b.keys()) / total
+        return 1.0 if ia.size else 0.0
+    return float(np.minimum(a_m[ia], b_m[ib]).sum()) / total
+
+
+def _as_arrays(path: tuple[Piece, ...] | PathArrays) -> PathArrays:
+    return path if isinstance(path, PathArrays) else PathArrays.of(path)
 
 
 def find_alternatives(
@@ -113,6 +125,8 @@ def find_alternatives(
     on_route: set[int] = {int(graph.edge_tail[p.edge]) for p in best.pieces}
     on_route |= {int(graph.edge_head[p.edge]) for p in best.pieces}
     admitted: list[Alternative] = []
+    admitted_arrays: list[PathArrays] = []
+    best_arrays = PathArrays.of(best.pieces)
     used: set[int] = set(on_route)
     examined = 0
     t_half = local_share * best.cost / 2
@@ -137,14 +151,16 @@ def find_alternatives(
         cost = path_cost(weights, pieces)
         if cost > limit:
             continue
-        ov = overlap(graph, pieces, best.pieces)
+        arrays = PathArrays.of(pieces)
+        ov = overlap(graph, arrays, best_arrays)
         if ov > max_overlap:
             continue
-        if any(overlap(graph, pieces, a.path.pieces) > max_overlap for a in admitted):
+        if any(overlap(graph, arrays, other) > max_overlap for other in admitted_arrays):
             continue
         if not _locally_optimal(engine, key, nodes, v, t_half):
             continue
         admitted.append(Alternative(EdgePath(pieces, cost), ov))
+        admitted_arrays.append(arrays)
     admitted.sort(key=lambda a: a.path.cost)
     return admitted
 

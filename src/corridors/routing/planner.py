@@ -37,7 +37,13 @@ from corridors.routing.engine import (
 )
 from corridors.routing.pareto import pareto_front
 from corridors.routing.sssp import reachable_nodes
-from corridors.routing.summary import RiskView, RouteSummary, duration_and_exposure, summarise
+from corridors.routing.summary import (
+    PathArrays,
+    RiskView,
+    RouteSummary,
+    duration_and_exposure,
+    summarise,
+)
 
 __all__ = [
     "NoRouteDiagnosis",
@@ -384,13 +390,14 @@ def _plan(
 ) -> RoutePlan:
     graph = state.graph
 
-    def summary(path: EdgePath) -> RouteSummary:
+    def summary(path: EdgePath, arrays: PathArrays | None = None) -> RouteSummary:
         return summarise(
             graph,
             risk_view,
             path.pieces,
             high_risk_per_km=state.high_risk_per_km,
             depart_at=depart_at,
+            arrays=arrays,
         )
 
     key = key_for(level)
@@ -413,37 +420,38 @@ def _plan(
     points_out: list[ParetoPoint] = []
     if pareto:
         # Candidates are compared on their figures; only new members of the front are
-        # summarised in full (steps, polyline, explained hotspots).
-        candidates: list[tuple[EdgePath, float, float, float]] = [
-            (EdgePath(r.summary.pieces, r.cost), r.risk_aversion, r.summary.duration_s,
-             r.summary.exposure)
+        # summarised in full (steps, polyline, explained hotspots). Paths are told apart by
+        # their arrays' bytes (hashing long tuples of pieces cost more).
+        candidates: list[tuple[EdgePath, PathArrays, float, float, float]] = [
+            (EdgePath(r.summary.pieces, r.cost), r.summary.path, r.risk_aversion,
+             r.summary.duration_s, r.summary.exposure)
             for r in routes
         ]  # fmt: skip
-        seen = {c[0].pieces for c in candidates}
+        rank_of = {r.summary.path.key: r.rank for r in routes}
+        seen = set(rank_of)
         for lv in state.cost_model.levels:
             if lv == level:
                 continue
             path = _route_legs(state, risk_view, key_for(lv), points, forbidden)
-            if path.pieces in seen:
+            arrays = PathArrays.of(path.pieces)
+            if arrays.key in seen:
                 continue
-            seen.add(path.pieces)
-            figures = duration_and_exposure(graph, risk_view, path.pieces)
-            candidates.append((path, lv, *figures))
-        objectives = [(c[2], c[3]) for c in candidates]
+            seen.add(arrays.key)
+            figures = duration_and_exposure(graph, risk_view, arrays)
+            candidates.append((path, arrays, lv, *figures))
+        objectives = [(c[3], c[4]) for c in candidates]
         front = pareto_front(list(range(len(candidates))), objectives)
-        by_pieces = {r.summary.pieces: r.rank for r in routes}
         for i in front:
-            path, lv, duration_s, exposure = candidates[i]
-            rank = by_pieces.get(path.pieces)
+            path, arrays, lv, duration_s, exposure = candidates[i]
+            rank = rank_of.get(arrays.key)
             if rank is None:
-                rank = len(routes)
-                by_pieces[path.pieces] = rank
+                rank = rank_of[arrays.key] = len(routes)
                 routes.append(
                     PlannedRoute(
                         rank,
                         "pareto",
-                        summary(path),
-                        overlap(graph, path.pieces, best.pieces),
+                        summary(path, arrays),
+                        overlap(graph, arrays, routes[0].summary.path),
                         lv,
                         path.cost,
                     )

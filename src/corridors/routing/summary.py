@@ -78,6 +78,16 @@ class PathArrays:
     #: The path's polyline pieces, made once when first asked (see ``_Geometry.of``).
     geometry_cache: list[_Geometry] = field(default_factory=list, repr=False)
 
+    @property
+    def key(self) -> bytes:
+        """Equal for equal paths (edges and fractions): a cheap dictionary key."""
+        return self.edges.tobytes() + self.start.tobytes() + self.end.tobytes()
+
+    @property
+    def length_shares(self) -> FloatArray:
+        """Fraction of each piece's edge travelled."""
+        return self.end - self.start
+
     @classmethod
     def of(cls, pieces: Sequence[Piece]) -> PathArrays:
         """Arrays of ``pieces`` (non-empty)."""
@@ -320,29 +330,38 @@ def _hotspots(
     at_max = np.flatnonzero((run_length == longest_m[segment]) & (segment >= 0))
     _, first_max = np.unique(segment[at_max], return_index=True)
     longest_edges = m.edges[at_max[first_max]].tolist()
-    starts = geometry.endpoints(firsts, last=False)
-    ends = geometry.endpoints(stops - 1, last=True)
     explain = _contributors(risk, np.unique(m.edges[m.high]))
-    explained = any(explain.values())
-    out: list[Hotspot] = []
-    for n, (i, stop) in enumerate(zip(firsts.tolist(), stops.tolist(), strict=True)):
-        shares: dict[str, float] = {}
-        for k in range(i, stop) if explained else ():
-            piece_m = float(m.length_m[k])
-            for rid, share in explain[int(m.edges[k])]:
-                shares[rid] = shares.get(rid, 0.0) + float(share) * piece_m
-        out.append(
-            Hotspot(
-                from_m=float(m.start_m[i]),
-                to_m=float(m.start_m[stop]),
-                risk_per_km=float(peak[n]),
-                street=graph.street(longest_edges[n]),
-                report_ids=tuple(sorted(shares, key=lambda r: (-shares[r], r))),
-                start=starts[n],
-                end=ends[n],
-            )
+    if any(explain.values()):
+        report_ids = [
+            _report_ids(m, explain, i, stop)
+            for i, stop in zip(firsts.tolist(), stops.tolist(), strict=True)
+        ]
+    else:
+        report_ids = [()] * firsts.shape[0]
+    return tuple(
+        map(
+            Hotspot,
+            m.start_m[firsts].tolist(),
+            m.start_m[stops].tolist(),
+            peak.tolist(),
+            [graph.street(e) for e in longest_edges],
+            report_ids,
+            geometry.endpoints(firsts, last=False),
+            geometry.endpoints(stops - 1, last=True),
         )
-    return tuple(out)
+    )
+
+
+def _report_ids(
+    m: _Measures, explain: dict[int, Sequence[tuple[str, float]]], first: int, stop: int
+) -> tuple[str, ...]:
+    """Reports behind pieces ``first..stop-1``, by summed share x length, largest first."""
+    shares: dict[str, float] = {}
+    edges, lengths = m.edges[first:stop].tolist(), m.length_m[first:stop].tolist()
+    for edge, piece_m in zip(edges, lengths, strict=True):
+        for rid, share in explain[edge]:
+            shares[rid] = shares.get(rid, 0.0) + float(share) * piece_m
+    return tuple(sorted(shares, key=lambda r: (-shares[r], r)))
 
 
 def _steps(graph: RoadGraph, m: _Measures) -> tuple[RouteStep, ...]:
@@ -433,6 +452,7 @@ def summarise(
     *,
     high_risk_per_km: float,
     depart_at: datetime | None = None,
+    arrays: PathArrays | None = None,
 ) -> RouteSummary:
     """Measure a route made of edge pieces.
 
@@ -449,13 +469,15 @@ def summarise(
         ``high_risk_distance_m``).
     depart_at
         Departure time recorded in the risk profile.
+    arrays
+        ``pieces`` as :class:`PathArrays`, when the caller has them already.
 
     Returns
     -------
     RouteSummary
         Distances in metres, durations in seconds, exposure in risk x km.
     """
-    path = PathArrays.of(pieces)
+    path = arrays if arrays is not None else PathArrays.of(pieces)
     m = _Measures.of(graph, risk, path, high_risk_per_km)
     geometry = _Geometry.of(graph, path)
     profile = _profile(m, _hotspots(graph, risk, m, geometry), depart_at)

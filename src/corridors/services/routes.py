@@ -10,6 +10,7 @@ that time).
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -145,7 +146,7 @@ def _point_at(coordinates: list[list[float]]) -> Callable[[float], tuple[float, 
 
     def point_at(distance_m: float) -> tuple[float, float]:
         d = min(max(distance_m, 0.0), cumulative[-1])
-        i = max(1, min(int(np.searchsorted(cumulative, d)), len(lon) - 1))
+        i = max(1, min(bisect.bisect_left(cumulative, d), len(lon) - 1))
         span = cumulative[i] - cumulative[i - 1]
         t = 0.0 if span <= 0 else (d - cumulative[i - 1]) / span
         return (lon[i - 1] + t * (lon[i] - lon[i - 1]), lat[i - 1] + t * (lat[i] - lat[i - 1]))
