@@ -316,6 +316,52 @@ def test_departure_times_the_caller_rules_out_are_skipped(policy: EscortPolicy) 
 # -- step 4: escort -------------------------------------------------------------------------
 
 
+_ORDER = ["none", "police_escort", "armed_escort", "do_not_travel"]
+
+
+def test_escort_for_a_later_departure_takes_its_hotspots_when_asked(
+    policy: EscortPolicy,
+) -> None:
+    """Departure profiles may come without hotspots; those of the departure the escort is
+    planned for are asked for once, and the escort segments follow them."""
+    lik_req, imp = find_case(
+        lambda lk, im: any(
+            _ORDER.index(expected_escort(RAW, dep, im)) in (1, 2)
+            and _ORDER.index(expected_escort(RAW, dep, im))
+            < _ORDER.index(expected_escort(RAW, lk, im))
+            for dep in range(1, lk)
+        )
+    )
+    lik_dep = next(
+        dep
+        for dep in range(1, lik_req)
+        if _ORDER.index(expected_escort(RAW, dep, imp)) in (1, 2)
+        and _ORDER.index(expected_escort(RAW, dep, imp))
+        < _ORDER.index(expected_escort(RAW, lik_req, imp))
+    )
+    later = Hotspot(300.0, 900.0, DELMAS.risk_per_km, "Rue Later", ("r9",), (1.0, 2.0), (3.0, 4.0))
+    asked: list[datetime] = []
+
+    def hotspots_then(at: datetime) -> tuple[Hotspot, ...]:
+        asked.append(at)
+        return (later,)
+
+    a = assess(
+        route(lik_req, hotspots=(DELMAS,)),
+        convoy_with_impact(imp),
+        policy,
+        find_safer_route=None,
+        try_departure=lambda t: route(lik_dep, depart_at=t),
+        departure_hotspots=hotspots_then,
+    )
+    assert a.recommended == "departure_shift"
+    assert a.requirement.recommendation.value == expected_escort(RAW, lik_dep, imp)
+    assert asked == [a.recommended_depart_at]
+    (segment,) = a.requirement.segments
+    assert segment.streets == ("Rue Later",)
+    assert segment.report_ids == ("r9",)
+
+
 def test_no_safe_detour_and_no_safe_time_gives_an_escort(policy: EscortPolicy) -> None:
     lik, convoy = _escorted_case()
     imp = raw_impact(RAW, convoy)

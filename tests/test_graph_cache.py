@@ -140,3 +140,54 @@ def test_saved_file_is_a_plain_npz(graph: RoadGraph, tmp_path: Path) -> None:
     with zipfile.ZipFile(path) as archive:
         names = set(archive.namelist())
     assert {"meta.npy", "strings.npy", "edge_tail.npy", "geometry_lon.npy"} <= names
+
+
+def test_contraction_order_is_stored_and_reused(
+    graph: RoadGraph, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from corridors.graph import order as order_module
+
+    path = tmp_path / "g.npz"
+    save_graph(graph, path)
+    with np.load(path) as stored:
+        saved = stored["cch_order"]
+    assert saved.dtype == np.uint32
+    assert np.array_equal(np.sort(saved), np.arange(graph.node_count))
+
+    def no_ordering(*args: object) -> None:
+        raise AssertionError("the order was recomputed")
+
+    monkeypatch.setattr(order_module.rk, "compute_order_inertial", no_ordering)
+    loaded = load_graph(path)
+    assert np.array_equal(order_module.contraction_order(loaded), saved)
+
+
+def test_cache_without_order_loads_and_orders_on_demand(graph: RoadGraph, tmp_path: Path) -> None:
+    from corridors.graph.order import contraction_order
+
+    path = tmp_path / "g.npz"
+    save_graph(graph, path, with_order=False)
+    with np.load(path) as stored:
+        assert "cch_order" not in stored.files
+    loaded = load_graph(path)
+    assert np.array_equal(np.sort(contraction_order(loaded)), np.arange(graph.node_count))
+
+
+@pytest.mark.parametrize("damage", ["duplicate", "short", "bad_dtype"])
+def test_bad_order_is_a_corrupt_cache(graph: RoadGraph, tmp_path: Path, damage: str) -> None:
+    path = tmp_path / "g.npz"
+    save_graph(graph, path)
+    with np.load(path) as stored:
+        arrays = {k: stored[k] for k in stored.files}
+    order = arrays["cch_order"]
+    if damage == "duplicate":
+        order[0] = order[1]
+    elif damage == "short":
+        order = order[:-1]
+    else:
+        order = order.astype(np.int64)
+    arrays["cch_order"] = order
+    with path.open("wb") as handle:
+        np.savez(handle, **arrays)
+    with pytest.raises(GraphBuildError, match="corrupt graph cache"):
+        load_graph(path)

@@ -24,6 +24,9 @@ SNAPPERS = {
     (id(GRAPH), 7.0): EdgeSnapper(GRAPH, piece_m=7.0),
     (id(LONG), 50.0): EdgeSnapper(LONG),
     (id(LONG), 5000.0): EdgeSnapper(LONG, piece_m=5000.0),
+    # grid cells much smaller and much larger than the pieces
+    (id(GRAPH), -1.0): EdgeSnapper(GRAPH, cell_m=3.0),
+    (id(GRAPH), -2.0): EdgeSnapper(GRAPH, cell_m=5000.0),
 }
 
 
@@ -66,7 +69,7 @@ def check_against_brute_force(graph: RoadGraph, piece_m: float, lon: float, lat:
 
 
 @settings(max_examples=150, deadline=None)
-@given(point=bbox_points(GRAPH, 0.004), piece_m=st.sampled_from([50.0, 7.0]))
+@given(point=bbox_points(GRAPH, 0.004), piece_m=st.sampled_from([50.0, 7.0, -1.0, -2.0]))
 def test_snap_matches_brute_force(point: tuple[float, float], piece_m: float) -> None:
     check_against_brute_force(GRAPH, piece_m, *point)
 
@@ -139,3 +142,21 @@ def test_haversine_many_matches_the_scalar_formula() -> None:
     want = [haversine_m(*args) for args in zip(lon1, lat1, lon2, lat2, strict=True)]
     np.testing.assert_allclose(got, want, rtol=1e-12)
     assert haversine_m_many(lon1[:1], lat1[:1], lon1[:1], lat1[:1])[0] == 0.0
+
+
+def test_index_is_small_and_covers_every_canonical_segment() -> None:
+    snapper = SNAPPERS[(id(GRAPH), 50.0)]
+    canonical = (GRAPH.edge_reverse < 0) | (np.arange(GRAPH.edge_count) < GRAPH.edge_reverse)
+    segments = np.diff(GRAPH.geometry_offsets)[canonical] - 1
+    assert snapper.segment_count == int(segments.sum())
+    assert snapper.piece_count >= snapper.segment_count
+    # a few bytes per piece: no coordinates are copied out of the graph
+    assert snapper.nbytes <= 8 * snapper.piece_count + 8 * 4_000_000
+
+
+def test_far_point_is_snapped_exactly() -> None:
+    snapper = SNAPPERS[(id(GRAPH), 50.0)]
+    _, min_lat, max_lon, _ = GRAPH.meta.bbox
+    lon, lat = max_lon + 0.3, min_lat - 0.2  # ~40 km outside the grid
+    expected, _ = brute_force(GRAPH, lon, lat)
+    assert snapper.nearest(lon, lat).distance_m == pytest.approx(expected, abs=1e-6)

@@ -1,14 +1,17 @@
-"""Risk field projection to a later instant: equal to a full compute there, and refused when
-an input changes in between (expiry, maximum age, a later report, a zone starting or ending);
-RiskState.field_at uses it for later departures."""
+"""Risk field projection to a later instant: equal to a full compute there (reports passing
+their maximum age or expiring in between included), and refused when an input changes in
+between (a later report, a zone starting or ending); RiskState.field_at uses it for later
+departures."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
+import shapely
 from shapely.geometry import box
 
 from corridors.config import SHIPPED_DATA_DIR
@@ -48,16 +51,26 @@ def _bounds(graph: RoadGraph) -> tuple[float, float, float, float]:
     )
 
 
-def _random_incidents(graph: RoadGraph, n: int, seed: int) -> list[Incident]:
-    """Reports of every category, none expiring or reaching its maximum age within SPAN."""
+def _random_incidents(
+    graph: RoadGraph, n: int, seed: int, *, ending: bool = False
+) -> list[Incident]:
+    """Reports of every category, none expiring or reaching its maximum age within SPAN
+    (with ``ending``: many do, and some expire)."""
     rng = np.random.default_rng(seed)
     lon0, lat0, lon1, lat1 = _bounds(graph)
     cats = list(Category)
+    span_h = SPAN.total_seconds() / 3600.0
     out = []
     for k in range(n):
         cat = cats[k % len(cats)]
         max_age_h = CFG.max_age_half_lives * CFG.categories[cat].half_life_h
-        age_h = rng.uniform(0.0, max_age_h - SPAN.total_seconds() / 3600.0)
+        if ending:
+            age_h = rng.uniform(max(0.0, max_age_h - 2 * span_h), max_age_h)
+        else:
+            age_h = rng.uniform(0.0, max_age_h - span_h)
+        expires_at = None
+        if ending and k % 5 == 0:
+            expires_at = AT + timedelta(hours=float(rng.uniform(0.1, span_h)))
         # Some reports share a place (grouped kernels of different decay classes).
         place = int(rng.integers(0, 15)) if k % 3 == 0 else None
         lon: float
@@ -79,6 +92,7 @@ def _random_incidents(graph: RoadGraph, n: int, seed: int) -> list[Incident]:
                 fatalities=int(rng.integers(0, 4)),
                 source_reliability="B",
                 credibility=2,
+                expires_at=expires_at,
                 status=ReportStatus.verified if k % 2 else ReportStatus.active,
             )
         )
@@ -161,7 +175,75 @@ def test_projected_explanations_match_full_compute(graph: RoadGraph, engine: Ris
         np.testing.assert_allclose([s for _, s in a], [s for _, s in b], rtol=1e-9)
 
 
-def test_projectable_until_is_the_first_input_change(graph: RoadGraph, engine: RiskEngine) -> None:
+@pytest.mark.parametrize("seed", [3, 4])
+def test_projection_across_maximum_ages_and_expiries_equals_full_compute(
+    graph: RoadGraph, engine: RiskEngine, seed: int
+) -> None:
+    incidents = _random_incidents(graph, 300, seed, ending=True)
+    zones = _zones(graph)
+    field = engine.compute(incidents, zones, at=AT)
+    assert field.projectable_until is not None
+    assert field.projectable_until > AT + SPAN
+    for offset in OFFSETS:
+        at = AT + offset
+        projected = field.projected(at)
+        full = engine.compute(incidents, zones, at=at)
+        _assert_close(projected, full)
+        assert projected.reports_considered < field.reports_considered
+        edges = np.flatnonzero(full.edge_risk_per_km > 0.2)[:60]
+        for a, b in zip(
+            projected.contributors_many(edges, top=4),
+            full.contributors_many(edges, top=4),
+            strict=True,
+        ):
+            assert [rid for rid, _ in a] == [rid for rid, _ in b]
+            np.testing.assert_allclose([v for _, v in a], [v for _, v in b], rtol=1e-9)
+    # A projection of a projection is a projection of the original.
+    twice = field.projected(AT + timedelta(hours=3)).projected(AT + timedelta(hours=20))
+    _assert_close(twice, engine.compute(incidents, zones, at=AT + timedelta(hours=20)))
+
+
+def test_updates_to_a_projection_equal_full_compute(graph: RoadGraph, engine: RiskEngine) -> None:
+    """A projected field (some kernels ended) updated with added, replaced and removed
+    reports equals a full compute of the changed set; so does the base field updated."""
+    incidents = _random_incidents(graph, 200, 8, ending=True)
+    at = AT + timedelta(hours=13)
+    field = engine.compute(incidents, at=AT)
+    projected = field.projected(at)
+    # Reports whose acute term ended by `at` but whose chronic term still counts.
+    partial = [
+        i
+        for i in incidents
+        if i.category in CFG.chronic.categories
+        and i.id in projected.report_ids
+        and engine.report_weights([i], at=at, term="acute")[0] == 0
+        and engine.report_weights([i], at=AT, term="acute")[0] > 0
+    ]
+    assert partial
+    ended = [i for i in incidents if i.id in field.report_ids - projected.report_ids]
+    assert ended
+    new = _random_incidents(graph, 6, 9)
+    new = [replace(i, id=f"new{k}", occurred_at=AT - timedelta(hours=1)) for k, i in enumerate(new)]
+    removed = {partial[0].id, ended[0].id, incidents[2].id}
+    changed = next(
+        replace(i, severity=5, status=ReportStatus.verified)
+        for i in incidents
+        if i.id in projected.report_ids and i.id not in removed
+    )
+    after = [changed if i.id == changed.id else i for i in incidents if i.id not in removed] + new
+    for base, instant in ((field, AT), (projected, at)):
+        updated = engine.updated(base, add=[*new, changed], remove=removed)
+        full = engine.compute(after, at=instant)
+        np.testing.assert_allclose(
+            updated.segment_risk_per_km, full.segment_risk_per_km, rtol=1e-5, atol=1e-9
+        )
+        assert updated.reports_considered == full.reports_considered
+        assert updated.report_ids == full.report_ids
+
+
+def test_projectable_until_is_the_first_occurrence_or_zone_change(
+    graph: RoadGraph, engine: RiskEngine
+) -> None:
     lon0, lat0, lon1, lat1 = _bounds(graph)
     mid = ((lon0 + lon1) / 2, (lat0 + lat1) / 2)
 
@@ -176,30 +258,44 @@ def test_projectable_until_is_the_first_input_change(graph: RoadGraph, engine: R
             **kw,  # type: ignore[arg-type]
         )
 
-    # A roadblock 10 h old ends at 5 half-lives of 6 h = 30 h: 20 h from now; an armed clash
-    # a day old has a long way to go (its chronic term: 5 x 180 days).
+    # A roadblock 10 h old ends at 5 half-lives of 6 h = 30 h, 20 h from now; an armed clash
+    # a day old has a long way to go (its chronic term: 5 x 180 days). The projection
+    # drops the roadblock at its maximum age, as a full compute does.
     roadblock = report("rb", Category.roadblock, timedelta(hours=10))
     clash = report("ac", Category.armed_clash, timedelta(days=1))
+    # Where only the roadblock reached, nothing is left: exactly zero, not rounding residue.
+    ending = replace(roadblock, id="far", lon=lon0, lat=lat0)
+    young = replace(roadblock, id="young", lon=lon1, lat=lat1, occurred_at=AT)
+    field = engine.compute([ending, young], at=AT)
+    gone = field.projected(AT + timedelta(hours=21)).segment_risk_per_km
+    full = engine.compute([ending, young], at=AT + timedelta(hours=21)).segment_risk_per_km
+    alone = (full == 0) & (field.segment_risk_per_km > 0)
+    assert alone.any()
+    np.testing.assert_array_equal(gone[alone], 0.0)
     field = engine.compute([roadblock, clash], at=AT)
-    assert field.projectable_until == AT + timedelta(hours=20)
-    assert field.can_project(AT + timedelta(hours=19, minutes=59))
-    assert not field.can_project(AT + timedelta(hours=20))
+    assert field.projectable_until == datetime.max.replace(tzinfo=UTC)
     assert not field.can_project(AT - timedelta(minutes=1))
-    with pytest.raises(ValueError, match="cannot be projected"):
-        field.projected(AT + timedelta(hours=21))
+    for at, ids in (
+        (AT + timedelta(hours=20), {"rb", "ac"}),  # at the maximum age: still counts
+        (AT + timedelta(hours=20, seconds=1), {"ac"}),
+    ):
+        projected = field.projected(at)
+        assert projected.report_ids == ids
+        _assert_close(projected, engine.compute([roadblock, clash], at=at))
 
-    # An expiry in between: the fallback (a full compute) is needed and differs.
+    # An expiry in between: dropped from the projection at the expiry instant.
     expiring = report(
         "ex", Category.armed_clash, timedelta(hours=1), expires_at=AT + timedelta(hours=2)
     )
     field = engine.compute([clash, expiring], at=AT)
-    assert field.projectable_until == AT + timedelta(hours=2)
-    assert field.can_project(AT + timedelta(hours=1))
-    assert not field.can_project(AT + timedelta(hours=3))
-    with pytest.raises(ValueError, match="cannot be projected"):
-        field.projected(AT + timedelta(hours=3))
-    later = engine.compute([clash, expiring], at=AT + timedelta(hours=3))
-    assert later.reports_considered == 1
+    assert field.can_project(AT + timedelta(hours=3))
+    for at, count in (
+        (AT + timedelta(hours=2) - timedelta(seconds=1), 2),
+        (AT + timedelta(hours=2), 1),
+    ):
+        projected = field.projected(at)
+        assert projected.reports_considered == count
+        _assert_close(projected, engine.compute([clash, expiring], at=at))
 
     # A report dated after `at`, and a zone ending: the earliest wins.
     future = report("fu", Category.riot, -timedelta(hours=5))
@@ -212,6 +308,9 @@ def test_projectable_until_is_the_first_input_change(graph: RoadGraph, engine: R
     )
     field = engine.compute([clash, future], [zone], at=AT)
     assert field.projectable_until == AT + timedelta(hours=5)
+    assert not field.can_project(AT + timedelta(hours=5))
+    with pytest.raises(ValueError, match="cannot be projected"):
+        field.projected(AT + timedelta(hours=6))
     field = engine.compute([clash], [zone], at=AT)
     assert field.projectable_until == AT + timedelta(hours=7)
     # Nothing ever changes: any later instant.
@@ -253,10 +352,10 @@ def _row(incident: Incident) -> ReportRow:
     )
 
 
-def test_field_at_projects_a_later_departure_and_falls_back_on_expiry(
+def test_field_at_projects_a_later_departure_and_falls_back_on_a_zone_start(
     graph: RoadGraph, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from corridors.store import ReportRepository
+    from corridors.store import ReportRepository, ZoneRepository, ZoneRow
 
     db = Database(f"sqlite:///{tmp_path / 'c.sqlite3'}")
     db.migrate()
@@ -270,10 +369,23 @@ def test_field_at_projects_a_later_departure_and_falls_back_on_expiry(
         severity=4,
         expires_at=AT + timedelta(hours=6),
     )
+    zone = _zones(graph)[1]
     with db.session() as s:
         repo = ReportRepository(s)
         for incident in [*incidents, expiring]:
             repo.add(_row(incident))
+        ZoneRepository(s).add(
+            ZoneRow(
+                id="later",
+                name="later",
+                kind=zone.kind.value,
+                geometry=shapely.to_geojson(zone.geometry),
+                valid_from=AT + timedelta(hours=10),
+                multiplier=1.0,
+                created_at=AT,
+                created_by="test",
+            )
+        )
         s.commit()
     state = RiskState(graph, db, CFG, clock=lambda: AT, refresh_interval_s=3600.0)
     projected_calls = 0
@@ -294,14 +406,21 @@ def test_field_at_projects_a_later_departure_and_falls_back_on_expiry(
         _assert_close(field, full)
         assert state.field_at(at) is field
         assert projected_calls == 1
-        # After the expiry: a full compute without the expired report.
+        # After the expiry: still a projection, without the expired report.
         at = AT + timedelta(hours=7)
         field = state.field_at(at)
-        assert projected_calls == 1
+        assert projected_calls == 2
         assert "x" not in field.report_ids
+        _assert_close(field, state.engine.compute(incidents, at=at))
+        # After the zone starts: a full compute, with the zone.
+        at = AT + timedelta(hours=11)
+        field = state.field_at(at)
+        assert projected_calls == 2
+        assert field.edge_blocked.any()
+        later = replace(zone, valid_from=AT + timedelta(hours=10))
         np.testing.assert_allclose(
             field.edge_risk_per_km,
-            state.engine.compute(incidents, at=at).edge_risk_per_km,
+            state.engine.compute(incidents, [later], at=at).edge_risk_per_km,
             rtol=1e-9,
         )
     finally:

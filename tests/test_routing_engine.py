@@ -18,6 +18,7 @@ from corridors.routing.engine import (
     CCHEngine,
     EdgePath,
     NetworkxEngine,
+    PathArrays,
     integer_weights,
 )
 
@@ -39,6 +40,9 @@ def _check_path(graph, weights, path: EdgePath, origin: At, destination: At) -> 
     assert _where(graph, pieces[-1].edge, pieces[-1].end) & _where_point(graph, destination)
     total = sum(weights[p.edge] * (p.end - p.start) for p in pieces)
     assert total == pytest.approx(path.cost, abs=1e-9)
+    # The arrays the engine keeps are the pieces.
+    arrays, direct = path.path_arrays(), PathArrays.of(pieces)
+    assert arrays.key == direct.key
 
 
 def _where(graph, edge: int, fraction: float) -> set[object]:
@@ -111,6 +115,50 @@ def test_forbidden_edges_match_reference(case, ban) -> None:
     assert (again is None) == (plain is None)
     if again is not None and plain is not None:
         assert again.cost == pytest.approx(plain.cost, abs=1e-9)
+
+
+def _node_as_point(graph, weights, node: int, *, arriving: bool) -> At | None:
+    """``node`` as a point: the end of a passable edge into it (to leave from it) or the
+    start of one out of it (to arrive at it)."""
+    if arriving:
+        out = np.flatnonzero((graph.edge_tail == node) & np.isfinite(weights))
+        return At(int(out[0]), 0.0) if out.size else None
+    into = np.flatnonzero((graph.edge_head == node) & np.isfinite(weights))
+    return At(int(into[0]), 1.0) if into.size else None
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_case())
+def test_one_to_many_distances_and_via_routes_match_reference(case) -> None:
+    g, weights, o, d = case
+    cch, ref = CCHEngine(g), NetworkxEngine(g)
+    cch.set_weights("w", weights)
+    ref.set_weights("w", weights)
+    nodes = np.arange(g.node_count, dtype=np.int64)
+    from_o = cch.distances_from("w", o, nodes)
+    to_d = cch.distances_to("w", nodes, d)
+    # A point at an edge's end is on that edge (it may leave only along it), so the
+    # nodes of the two end edges are left out: there a node and a point differ.
+    ends = {int(g.edge_tail[e]) for e in (o.edge, d.edge)} | {
+        int(g.edge_head[e]) for e in (o.edge, d.edge)
+    }
+    for v in nodes.tolist():
+        to_v = _node_as_point(g, weights, v, arriving=True)
+        from_v = _node_as_point(g, weights, v, arriving=False)
+        if to_v is None or from_v is None or v in ends:
+            continue
+        first, second = ref.route("w", o, to_v), ref.route("w", from_v, d)
+        assert from_o[v] == (pytest.approx(first.cost, abs=1e-6) if first else np.inf)
+        assert to_d[v] == (pytest.approx(second.cost, abs=1e-6) if second else np.inf)
+        via = cch.route_via("w", o, v, d)
+        assert (via is None) == (first is None or second is None)
+        if via is not None and first is not None and second is not None:
+            assert via.cost == pytest.approx(first.cost + second.cost, abs=1e-6)
+            assert v in {int(g.edge_head[p.edge]) for p in via.pieces} | {
+                int(g.edge_tail[p.edge]) for p in via.pieces
+            }
+            for a, b in itertools.pairwise(via.pieces):
+                assert g.edge_head[a.edge] == g.edge_tail[b.edge]
 
 
 def test_grid_against_networkx_and_updates() -> None:

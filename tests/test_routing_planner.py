@@ -140,6 +140,8 @@ def test_alternatives_are_admissible(state) -> None:
         pieces = r.summary.pieces
         for p, q in itertools.pairwise(pieces):
             assert GRID.edge_head[p.edge] == GRID.edge_tail[q.edge]
+        heads = [int(GRID.edge_head[p.edge]) for p in pieces]
+        assert len(set(heads)) == len(heads), "alternatives are simple paths"
 
 
 def test_adhoc_risk_view_equals_fresh_state(state) -> None:

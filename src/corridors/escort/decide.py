@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Literal
 
@@ -292,6 +292,7 @@ def assess(
     find_safer_route: Callable[[float], RouteRiskProfile | None] | None,
     try_departure: Callable[[datetime], RouteRiskProfile | None] | None,
     point_at: Callable[[float], tuple[float, float]] | None = None,
+    departure_hotspots: Callable[[datetime], tuple[Hotspot, ...]] | None = None,
 ) -> EscortAssessment:
     """Decide the escort requirement of a convoy on a route, escort as the last resort.
 
@@ -327,6 +328,10 @@ def assess(
     point_at
         Optional ``distance_m -> (lon, lat)`` along the requested route for exact hand-over
         points; other trips use their hotspots' own points.
+    departure_hotspots
+        Optional callback: departure time -> the route's hotspots then. When given,
+        ``try_departure`` may leave a profile's hotspots out (they only place the escort
+        segments); they are asked for the departure an escort is planned for.
 
     Returns
     -------
@@ -516,6 +521,8 @@ def assess(
             f"required: it lowers the likelihood from {best.likelihood} to {e_lik}, leaving "
             f"{_LEVEL_WORDS[best.residual]} risk."
         )
+    if best.kind == "departure_shift" and departure_hotspots and best.depart_at is not None:
+        best.profile = replace(best.profile, hotspots=departure_hotspots(best.depart_at))
     return _finish(best, requested, convoy, policy, imp, why, alternatives, point_at)
 
 

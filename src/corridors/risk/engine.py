@@ -32,9 +32,11 @@ report leaves exactly zero. :meth:`RiskEngine.compute` is the periodic full refr
 applies time decay.
 
 Projection. A full refresh also keeps the risk of each decay class (distinct half-life) per
-segment, accumulated in the same pass; :meth:`RiskField.projected` carries the field to a
-later instant by decaying each class (plus that instant's night factor) in microseconds to
-milliseconds, valid until the first input change (``RiskField.projectable_until``).
+segment, accumulated in the same pass, and when each report kernel stops counting (maximum
+age, expiry); :meth:`RiskField.projected` carries the field to a later instant by decaying
+each class (plus that instant's night factor) and subtracting the kernels that stopped
+counting meanwhile, in milliseconds, valid until a report occurs or a zone starts or ends
+(``RiskField.projectable_until``).
 """
 
 from __future__ import annotations
@@ -87,6 +89,11 @@ _EPS_M = 1e-6
 #: An update that leaves less than this share of a segment's risk recomputes it exactly
 #: (the relative rounding error of a subtraction grows as the inverse of that share).
 _CANCELLATION = 1e-3
+#: A projection that takes away all but this share of a segment's risk (reports passing
+#: their maximum age or expiring) recomputes it exactly: the per-class risks it starts from
+#: are float32 (relative rounding ~1e-7 of the segment's risk before the subtraction), so a
+#: kept share above this leaves a relative error below ~2e-6.
+_PROJECTED_CANCELLATION = 0.05
 #: Added reports kept beside the grouped entries before they are regrouped.
 _MAX_EXTRA = 512
 #: ``projectable_until`` of a field whose inputs never change after it.
@@ -158,6 +165,26 @@ _Entry = tuple[float, float, float, float]  # x, y, sigma, weight of one kernel
 
 
 @dataclass(frozen=True, eq=False)
+class _Lifetimes:
+    """When each entry (kernel) stops counting: at its maximum age or its report's expiry.
+
+    An entry counts at ``t`` (s since the epoch) while ``t - occurred_s <= max_age_s`` and
+    ``t < expires_s`` (inf: never expires): the tests of :meth:`RiskEngine._weights`,
+    evaluated alike so that a projection drops an entry exactly when a full compute would.
+    """
+
+    occurred_s: FloatArray
+    max_age_s: FloatArray
+    expires_s: FloatArray
+
+    def counts_at(self, at_s: float) -> BoolArray:
+        """(entries,) bool: the entry still counts at ``at_s``."""
+        return np.asarray(
+            ((at_s - self.occurred_s) <= self.max_age_s) & (self.expires_s > at_s), dtype=np.bool_
+        )
+
+
+@dataclass(frozen=True, eq=False)
 class _Contributions:
     """The live reports of a field, grouped, with what it takes to explain any segment.
 
@@ -182,9 +209,10 @@ class _Contributions:
     alive: BoolArray | None = None
     dead: int = 0
     extra: Mapping[str, tuple[_Entry, ...]] = field(default_factory=dict)
-    # Decay class (index into the engine's ``_class_half_life_s``) of each base entry; None
-    # once regrouped after updates (such a field is not projected).
+    # Decay class (index into the engine's ``_class_half_life_s``) and lifetime of each base
+    # entry; None once regrouped after updates (such a field is not projected).
     decay_class: IntArray | None = None
+    lifetimes: _Lifetimes | None = None
     shared: dict[str, Any] = field(default_factory=dict)
     cache: dict[str, Any] = field(default_factory=dict)
 
@@ -278,10 +306,10 @@ class RiskField:
         Risk per undirected segment before zones and night (``edge_segment`` maps edges).
     projectable_until
         :meth:`projected` is exact for ``computed_at <= at < projectable_until``: the first
-        instant after ``computed_at`` at which a counted report expires or passes its maximum
-        age, a report given to :meth:`RiskEngine.compute` occurs or a zone given to it starts
-        or ends (``datetime.max`` in UTC: never). None: the field cannot be projected (made
-        by :meth:`RiskEngine.updated`).
+        instant after ``computed_at`` at which a report given to :meth:`RiskEngine.compute`
+        occurs or a zone given to it starts or ends (``datetime.max`` in UTC: never); reports
+        that expire or pass their maximum age meanwhile are handled by the projection. None:
+        the field cannot be projected (made by :meth:`RiskEngine.updated`).
 
     Notes
     -----
@@ -401,15 +429,18 @@ class RiskField:
     def projected(self, at: datetime) -> RiskField:
         """This field carried forward to a later instant, without a full refresh.
 
-        No report can occur between ``computed_at`` and ``at`` and, before
-        ``projectable_until``, none stops counting and no zone starts or ends, so every
-        report's weight only decays: the risk per km of a segment at ``at`` is
-        ``sum_k R_k * 2 ** (-(at - computed_at) / h_k)`` over the decay classes ``k`` (the
-        distinct half-lives ``h_k``), from the per-class risks kept at ``computed_at``; the
-        night factor is that of ``at`` and the zones act as in this field. Equal to
-        :meth:`RiskEngine.compute` at ``at`` up to float32 rounding (relative 1e-6); costs
-        classes x segments multiply-adds (about a millisecond for 10,000 segments).
-        Explanations (:meth:`contributors`) stay exact: the reports' weights are decayed too.
+        Before ``projectable_until`` no report occurs and no zone starts or ends, so a
+        report's weight only decays until it stops counting (maximum age or expiry): the risk
+        per km of a segment at ``at`` is ``sum_k R_k * 2 ** (-(at - t0) / h_k)`` over the
+        decay classes ``k`` (the distinct half-lives ``h_k``), from the per-class risks kept
+        by the full refresh at ``t0``, minus the decayed kernels of the reports that stopped
+        counting since ``t0`` (a segment left with under 5 % of its risk is recomputed from
+        the live reports near it); the night factor is that of ``at`` and the zones act as
+        in this field. Equal to :meth:`RiskEngine.compute` at ``at`` up to float32 rounding
+        (relative ~2e-6); costs classes x segments multiply-adds (about a millisecond for
+        10,000 segments) plus the kernels that stopped counting (a few milliseconds per
+        hundred). Explanations (:meth:`contributors`) stay exact: the reports' weights are
+        decayed too and the ended ones dropped.
 
         Parameters
         ----------
@@ -443,6 +474,23 @@ class RiskField:
 
 
 @dataclass(frozen=True)
+class _Weights:
+    """Per report: weight and kernel width of the acute and chronic terms at one instant,
+    occurrence and expiry (s since the epoch, inf: never) and each term's maximum age, s;
+    the first occurrence after that instant (inf: none)."""
+
+    acute: FloatArray
+    sigma_m: FloatArray
+    chronic: FloatArray
+    chronic_sigma_m: FloatArray
+    occurred_s: FloatArray
+    expires_s: FloatArray
+    max_age_s: FloatArray
+    chronic_max_age_s: FloatArray
+    next_occurrence_s: float
+
+
+@dataclass(frozen=True)
 class _Reports:
     """Reports that count at one instant, as arrays of their kernels (entries).
 
@@ -457,7 +505,8 @@ class _Reports:
     weight: FloatArray
     sigma_m: FloatArray
     decay_class: IntArray
-    horizon_s: float
+    lifetimes: _Lifetimes
+    next_occurrence_s: float
 
 
 class RiskEngine:
@@ -644,23 +693,20 @@ class RiskEngine:
             Dimensionless weights, one per incident, in input order.
         """
         _check_aware(at)
-        acute, _, chronic, _, _ = self._weights(incidents, at)
+        w = self._weights(incidents, at)
         if term == "acute":
-            return acute
+            return w.acute
         if term == "chronic":
-            return chronic
-        return acute + chronic
+            return w.chronic
+        return w.acute + w.chronic
 
-    def _weights(
-        self, incidents: Sequence[Incident], at: datetime
-    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, float]:
-        """Acute weight and kernel width, chronic weight and kernel width of each report;
-        the first instant after ``at`` (s since the epoch, inf: none) at which a report
-        starts or stops counting (occurs, expires or passes its maximum age)."""
+    def _weights(self, incidents: Sequence[Incident], at: datetime) -> _Weights:
+        """Both terms' weight, kernel width and lifetime of each report at ``at``."""
         cfg = self.config
         n = len(incidents)
         if n == 0:
-            return np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0), math.inf
+            e = np.zeros(0)
+            return _Weights(e, e, e, e, e, e, e, e, math.inf)
         at_s = at.timestamp()
         occurred = np.fromiter((i.occurred_at.timestamp() for i in incidents), float, n)
         expires = np.fromiter(
@@ -710,18 +756,22 @@ class RiskEngine:
         long_decay = np.exp2(-np.where(long_counts, age_s, 0.0) / long_s)
         long_weight = np.where(long_counts, chronic.weight * fresh * long_decay, 0.0)
         long_sigma = np.hypot(chronic.sigma_m, chronic.uncertainty_to_sigma * uncertainty)
-        # Later changes: occurrences, expiries and maximum-age cut-offs of counted terms.
-        ends = [
-            occurred[age_s < 0],
-            expires[counts | long_counts],
-            (occurred + cfg.max_age_half_lives * half_life_s)[counts],
-            occurred[long_counts] + cfg.max_age_half_lives * long_s,
-        ]
-        horizon = min((float(e.min()) for e in ends if e.shape[0]), default=math.inf)
-        return weight, sigma, long_weight, long_sigma, horizon
+        later = occurred[age_s < 0]
+        return _Weights(
+            acute=weight,
+            sigma_m=sigma,
+            chronic=long_weight,
+            chronic_sigma_m=long_sigma,
+            occurred_s=occurred,
+            expires_s=expires,
+            max_age_s=cfg.max_age_half_lives * half_life_s,
+            chronic_max_age_s=np.full(n, cfg.max_age_half_lives * long_s),
+            next_occurrence_s=float(later.min()) if later.shape[0] else math.inf,
+        )
 
     def _reports(self, incidents: Sequence[Incident], at: datetime) -> _Reports:
-        weight, sigma, long_weight, long_sigma, horizon = self._weights(incidents, at)
+        w = self._weights(incidents, at)
+        weight, sigma, long_weight, long_sigma = w.acute, w.sigma_m, w.chronic, w.chronic_sigma_m
         keep = np.flatnonzero((weight > 0) | (long_weight > 0))
         lon = np.fromiter((incidents[int(k)].lon for k in keep), float, keep.shape[0])
         lat = np.fromiter((incidents[int(k)].lat for k in keep), float, keep.shape[0])
@@ -730,6 +780,14 @@ class RiskEngine:
         ids = tuple(incidents[int(k)].id for k in keep)
         acute = np.flatnonzero(weight[keep] > 0)
         chronic = np.flatnonzero(long_weight[keep] > 0)
+        occurred, expires = w.occurred_s[keep], w.expires_s[keep]
+        lifetimes = _Lifetimes(
+            occurred_s=np.concatenate([occurred[acute], occurred[chronic]]),
+            max_age_s=np.concatenate(
+                [w.max_age_s[keep][acute], w.chronic_max_age_s[keep][chronic]]
+            ),
+            expires_s=np.concatenate([expires[acute], expires[chronic]]),
+        )
         return _Reports(
             ids,
             np.concatenate([acute, chronic]).astype(np.int64),
@@ -745,7 +803,8 @@ class RiskEngine:
                     np.full(chronic.shape[0], self._chronic_class, dtype=np.int64),
                 ]
             ).astype(np.int64),
-            horizon,
+            lifetimes,
+            w.next_occurrence_s,
         )
 
     # -- grouping ----------------------------------------------------------------------------
@@ -759,11 +818,12 @@ class RiskEngine:
         weight: FloatArray,
         sigma_m: FloatArray,
         decay_class: IntArray | None = None,
+        lifetimes: _Lifetimes | None = None,
     ) -> _Contributions:
         """Group entries by (point, kernel width), groups in grid-cell order (cache locality).
 
-        ``report_of`` maps each entry (kernel) to its report in ``ids``; ``decay_class`` is
-        each entry's decay class (kept for projection).
+        ``report_of`` maps each entry (kernel) to its report in ``ids``; ``decay_class`` and
+        ``lifetimes`` are each entry's decay class and lifetime (kept for projection).
         """
         n = int(weight.shape[0])
         cell = self._cell_m
@@ -801,6 +861,7 @@ class RiskEngine:
             weight=weight,
             groups=groups,
             decay_class=decay_class,
+            lifetimes=lifetimes,
         )
 
     def _consolidate(self, c: _Contributions) -> _Contributions:
@@ -1216,12 +1277,13 @@ class RiskEngine:
             reports.weight,
             reports.sigma_m,
             reports.decay_class,
+            reports.lifetimes,
         )
         segment_risk, per_class = self._group_values(
             contributions, contributions.group_weight(), by_class=True
         )
         classes = np.unique(reports.decay_class)
-        horizon_s = min(reports.horizon_s, _zone_horizon_s(zones, at))
+        horizon_s = min(reports.next_occurrence_s, _zone_horizon_s(zones, at))
         blocked, multiplier, floor, code, zone_ids = self._zone_state(zones, at)
         night = self.config.night.factor_at(at)
         edge_multiplier = multiplier * night
@@ -1278,18 +1340,22 @@ class RiskEngine:
         ):
             raise ValueError(f"risk field cannot be projected to {at.isoformat()}: recompute")
         decay = np.exp2(-(at - field._class_at).total_seconds() / field._class_half_life_s)
-        segment_risk = np.asarray(
-            decay @ field._class_risk.astype(np.float64), dtype=np.float64
-        ).reshape(self.segment_count)
-        night = self.config.night.factor_at(at)
-        edge_multiplier = field._edge_multiplier * (night / field.night_factor)
-        risk = np.maximum(segment_risk[self.edge_segment], field._edge_floor) * edge_multiplier
+        # Row by row: a (classes, segments) float64 temporary would take 80 bytes a segment.
+        segment_risk = np.zeros(self.segment_count)
+        for k in range(decay.shape[0]):
+            segment_risk += decay[k] * field._class_risk[k].astype(np.float64)
         c = field._contributions
         contributions = c
         if c.decay_class is not None and c.weight.shape[0]:
             dt_s = (at - field.computed_at).total_seconds()
             entry_decay = np.exp2(-dt_s / self._class_half_life_s)[c.decay_class]
             contributions = replace(c, weight=c.weight * entry_decay, cache={})
+            counts = None if c.lifetimes is None else c.lifetimes.counts_at(at.timestamp())
+            if counts is not None and not counts.all():
+                contributions = self._ended(contributions, counts, segment_risk)
+        night = self.config.night.factor_at(at)
+        edge_multiplier = field._edge_multiplier * (night / field.night_factor)
+        risk = np.maximum(segment_risk[self.edge_segment], field._edge_floor) * edge_multiplier
         return replace(
             field,
             edge_risk_per_km=risk,
@@ -1298,7 +1364,44 @@ class RiskEngine:
             segment_risk_per_km=segment_risk,
             _contributions=contributions,
             _edge_multiplier=edge_multiplier,
+            reports_considered=contributions.count,
         )
+
+    def _ended(
+        self, c: _Contributions, counts: BoolArray, segment_risk: FloatArray
+    ) -> _Contributions:
+        """Drop the base entries that no longer count from a projection.
+
+        ``c`` holds the weights at the projected instant of every entry of the full refresh
+        the projection starts from; ``counts`` marks the entries that still count (once
+        ended, an entry stays ended). The kernels of the others are subtracted from
+        ``segment_risk`` (in place), decayed from per-class risks that counted them all; a
+        segment left with less than :data:`_PROJECTED_CANCELLATION` of its risk is
+        recomputed from the live entries.
+
+        Returns
+        -------
+        _Contributions
+            ``c`` with the ended entries removed (and their reports, once no entry is left).
+        """
+        g = c.groups
+        live_rows = np.bincount(c.report_of, weights=counts, minlength=len(c.ids))
+        kept = replace(c, alive=counts, dead=int(np.count_nonzero(live_rows == 0)), cache={})
+        rows = np.flatnonzero(~counts)
+        # One kernel per group: grouped reports share a point and a width.
+        weight = np.bincount(g.group_of[rows], weights=c.weight[rows], minlength=g.count).astype(
+            np.float64
+        )
+        ended = np.flatnonzero(weight > 0)
+        affected, _, loss = self._changes(
+            g.x_m[ended], g.y_m[ended], g.sigma_m[ended], -weight[ended]
+        )
+        before = segment_risk[affected]
+        after = before - loss
+        exact = after <= _PROJECTED_CANCELLATION * before
+        after[exact] = self._segment_sums(kept, affected[exact])
+        segment_risk[affected] = after
+        return kept
 
     def updated(
         self,
@@ -1342,8 +1445,10 @@ class RiskEngine:
             report = c.index_of.get(report_id)
             if report is None:
                 return
+            # A projection may have ended some of its entries already (maximum age).
             rows = c.rows_of(report)
-            if rows.shape[0] and alive[rows[0]]:
+            rows = rows[alive[rows]]
+            if rows.shape[0]:
                 for row in rows.tolist():
                     k = int(g.group_of[row])
                     where = (float(g.x_m[k]), float(g.y_m[k]), float(g.sigma_m[k]))

@@ -28,8 +28,8 @@ import math
 import threading
 import time
 import weakref
-from collections.abc import Hashable, Iterator
-from dataclasses import dataclass
+from collections.abc import Hashable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import networkx as nx
@@ -38,6 +38,7 @@ import numpy.typing as npt
 import routingkit_cch as rk
 
 from corridors.graph.model import RoadGraph
+from corridors.graph.order import contraction_order
 
 __all__ = [
     "INF_WEIGHT",
@@ -45,6 +46,7 @@ __all__ = [
     "EdgePath",
     "EdgePosition",
     "NetworkxEngine",
+    "PathArrays",
     "Piece",
     "UpdateStats",
     "integer_weights",
@@ -88,22 +90,73 @@ class Piece:
     end: float = 1.0
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class PathArrays:
+    """A path's pieces as arrays: ``edges``, and the ``start``/``end`` fractions on them.
+
+    ``derived`` memoises views that readers compute from the path once (e.g. the route
+    summary's polyline pieces), keyed by the reader.
+    """
+
+    edges: IntArray
+    start: FloatArray
+    end: FloatArray
+    derived: dict[str, object] = field(default_factory=dict, repr=False)
+
+    @property
+    def key(self) -> bytes:
+        """Equal for equal paths (edges and fractions): a cheap dictionary key."""
+        return self.edges.tobytes() + self.start.tobytes() + self.end.tobytes()
+
+    @property
+    def length_shares(self) -> FloatArray:
+        """Fraction of each piece's edge travelled."""
+        return self.end - self.start
+
+    @classmethod
+    def of(cls, pieces: Sequence[Piece]) -> PathArrays:
+        """Arrays of ``pieces`` (non-empty)."""
+        n = len(pieces)
+        if n == 0:
+            raise ValueError("a route needs at least one piece")
+        return cls(
+            np.fromiter((p.edge for p in pieces), dtype=np.int64, count=n),
+            np.fromiter((p.start for p in pieces), dtype=np.float64, count=n),
+            np.fromiter((p.end for p in pieces), dtype=np.float64, count=n),
+        )
+
+    @classmethod
+    def concat(cls, parts: Sequence[PathArrays]) -> PathArrays:
+        """The arrays of consecutive paths joined."""
+        return cls(
+            np.concatenate([p.edges for p in parts]),
+            np.concatenate([p.start for p in parts]),
+            np.concatenate([p.end for p in parts]),
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class EdgePath:
     """A path between two points on edges.
 
     ``pieces`` are consecutive (the head of each is the tail of the next); the first and
     last are usually partial. ``cost`` is the sum of the float weights of the pieces,
-    pro rata, in the units of the weights.
+    pro rata, in the units of the weights. ``arrays`` holds the pieces as arrays when the
+    maker had them (see :meth:`path_arrays`).
     """
 
     pieces: tuple[Piece, ...]
     cost: float
+    arrays: PathArrays | None = field(default=None, compare=False, repr=False)
 
     @property
     def edges(self) -> list[int]:
         """Edge indexes of the pieces, in order."""
         return [p.edge for p in self.pieces]
+
+    def path_arrays(self) -> PathArrays:
+        """The pieces as :class:`PathArrays` (made here when the maker did not keep them)."""
+        return self.arrays if self.arrays is not None else PathArrays.of(self.pieces)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,16 +194,21 @@ def integer_weights(weights: FloatArray, node_count: int) -> tuple[IntArray, flo
         On a negative weight.
     """
     w = np.asarray(weights, dtype=np.float64)
-    finite = np.isfinite(w)
-    fw = w[finite]
-    if np.any(fw < 0):
+    _check_weights(w)
+    scale = _scale_for(_path_bound(w, node_count))
+    return _scaled(w, scale).astype(np.int64), scale
+
+
+def _check_weights(weights: FloatArray) -> None:
+    """Raise ValueError on a negative finite weight."""
+    if np.any((weights < 0) & np.isfinite(weights)):
         raise ValueError("edge weights must be >= 0")
-    bound = _path_bound(w, node_count)
+
+
+def _scale_for(bound: float) -> float:
+    """The largest power of ten, at most :data:`MAX_SCALE`, keeping ``2 * bound`` integral."""
     limit = (INF_WEIGHT - 1) / (2.0 * bound) if bound > 0 else MAX_SCALE
-    scale = 10.0 ** math.floor(math.log10(min(limit, MAX_SCALE)))
-    out = np.full(w.shape[0], INF_WEIGHT, dtype=np.int64)
-    out[finite] = np.minimum(np.rint(fw * scale), INF_WEIGHT - 1).astype(np.int64)
-    return out, scale
+    return float(10.0 ** math.floor(math.log10(min(limit, MAX_SCALE))))
 
 
 def _path_bound(weights: FloatArray, node_count: int) -> float:
@@ -167,7 +225,10 @@ def _path_bound(weights: FloatArray, node_count: int) -> float:
 
 def path_cost(weights: FloatArray, pieces: tuple[Piece, ...]) -> float:
     """Sum of ``weights`` over ``pieces``, pro rata for partial edges."""
-    return float(sum(float(weights[p.edge]) * (p.end - p.start) for p in pieces))
+    n = len(pieces)
+    edges = np.fromiter((p.edge for p in pieces), dtype=np.int64, count=n)
+    share = np.fromiter((p.end - p.start for p in pieces), dtype=np.float64, count=n)
+    return float(np.sum(weights[edges] * share))
 
 
 def _drop_empty(pieces: tuple[Piece, ...]) -> tuple[Piece, ...]:
@@ -224,10 +285,18 @@ def _int_weight(m: _Metric, edge: int) -> int:
 
 
 def _scaled(weights: FloatArray, scale: float) -> npt.NDArray[np.uint32]:
-    """Integer weights as RoutingKit takes them (uint32; impassable = INF_WEIGHT)."""
+    """Integer weights as RoutingKit takes them (uint32; impassable = INF_WEIGHT).
+
+    One float temporary of the finite weights, rounded and clipped in place (a full
+    vector costs ~27 MB at 3.4M edges).
+    """
     out = np.full(weights.shape[0], INF_WEIGHT, dtype=np.uint32)
     finite = np.isfinite(weights)
-    out[finite] = np.minimum(np.rint(weights[finite] * scale), INF_WEIGHT - 1)
+    scaled = weights[finite]
+    scaled *= scale
+    np.rint(scaled, out=scaled)
+    np.minimum(scaled, INF_WEIGHT - 1, out=scaled)
+    out[finite] = scaled
     return out
 
 
@@ -238,29 +307,23 @@ _CCH_CACHE_LOCK = threading.Lock()
 
 
 def _build_cch(graph: RoadGraph) -> rk.CCH:
-    """Order the nodes (inertial flow on coordinates) and build the CCH of ``graph``.
+    """Build the CCH of ``graph`` on its contraction order.
 
-    The arrays are handed over as numpy arrays (no Python-list copies: those cost ~40
-    bytes per element, ~0.7 GB at 1M nodes).
+    The order is the one stored in the graph cache, else computed by inertial flow on the
+    coordinates (:func:`corridors.graph.order.contraction_order`). The arrays are handed
+    over as numpy arrays (no Python-list copies: those cost ~40 bytes per element, ~0.7 GB
+    at 1M nodes).
     """
     with _CCH_CACHE_LOCK:
         cached = _CCH_CACHE.get(graph)
         if cached is not None:
             return cached
+        order = contraction_order(graph)
+        release_free_memory()  # the ordering's temporaries, before the CCH's peak
         tail = np.ascontiguousarray(graph.edge_tail, dtype=np.uint32)
         head = np.ascontiguousarray(graph.edge_head, dtype=np.uint32)
-        order = np.asarray(
-            rk.compute_order_inertial(
-                graph.node_count,
-                tail,  # type: ignore[arg-type]
-                head,  # type: ignore[arg-type]
-                graph.node_lat,  # type: ignore[arg-type]
-                graph.node_lon,  # type: ignore[arg-type]
-            ),
-            dtype=np.uint32,
-        )
         cch = rk.CCH(order, tail, head, False)  # type: ignore[arg-type]
-        del order, tail, head
+        del tail, head
         _CCH_CACHE[graph] = cch
     release_free_memory()
     return cch
@@ -373,10 +436,12 @@ class CCHEngine:
         with self._lock:
             old = self._metrics.get(key)
             if old is None:
-                ints, scale = integer_weights(w, self.graph.node_count)
-                metric = rk.CCHMetric(self._cch, ints.astype(np.uint32))  # type: ignore[arg-type]
-                del ints
+                _check_weights(w)
                 bound = _path_bound(w, self.graph.node_count)
+                scale = _scale_for(bound)
+                ints = _scaled(w, scale)
+                metric = rk.CCHMetric(self._cch, ints)  # type: ignore[arg-type]
+                del ints
                 self._metrics[key] = _Metric(w, scale, bound, metric, _next_version())
                 release_free_memory()
                 return UpdateStats("new", int(w.shape[0]), time.perf_counter() - t0)
@@ -457,11 +522,13 @@ class CCHEngine:
 
     def _reset(self, m: _Metric, w: FloatArray) -> None:
         """Re-customise ``m`` in full with float weights ``w`` (new scale and bound)."""
-        ints, scale = integer_weights(w, self.graph.node_count)
-        m.metric.reset(ints.astype(np.uint32))  # type: ignore[arg-type]
+        _check_weights(w)
+        bound = _path_bound(w, self.graph.node_count)
+        scale = _scale_for(bound)
+        ints = _scaled(w, scale)
+        m.metric.reset(ints)  # type: ignore[arg-type]
         del ints
-        m.weights, m.scale = w, scale
-        m.bound = _path_bound(w, self.graph.node_count)
+        m.weights, m.scale, m.bound = w, scale, bound
         m.version += 1
         release_free_memory()
 
@@ -502,23 +569,84 @@ class CCHEngine:
             ``None`` when no path exists.
         """
         with self._lock:
+            return self._route_avoiding(self._metrics[key], origin, destination, forbidden)
+
+    def route_via(
+        self,
+        key: Hashable,
+        origin: EdgePosition,
+        via: int,
+        destination: EdgePosition,
+        *,
+        forbidden: BoolArray | None = None,
+    ) -> EdgePath | None:
+        """Cheapest path from ``origin`` through node ``via`` to ``destination``.
+
+        The two halves are cheapest paths (as :meth:`route`); the whole may repeat nodes
+        (callers wanting a simple path check it). ``None`` when either half is missing.
+        """
+        with self._lock:
             m = self._metrics[key]
-            path, raw = self._route_locked(m, origin, destination)
-            if forbidden is None or path is None:
-                return path
-            # Check the zero-length end pieces too: starting at the head of a forbidden
-            # edge still counts as using it (as in the reference engine).
-            if not any(bool(forbidden[e]) for e in raw):
-                return path
-            banned = np.flatnonzero(forbidden & np.isfinite(m.weights))
-            self._partial_update(m.metric, dict.fromkeys(banned.tolist(), INF_WEIGHT))
-            try:
-                return self._route_locked(m, origin, destination, forbidden)[0]
-            finally:
-                saved = _scaled(m.weights[banned], m.scale)
-                self._partial_update(
-                    m.metric, dict(zip(banned.tolist(), saved.tolist(), strict=True))
-                )
+            head = self._route_avoiding(m, origin, via, forbidden)
+            tail = None if head is None else self._route_avoiding(m, via, destination, forbidden)
+        if head is None or tail is None:
+            return None
+        pieces = _drop_empty((*head.pieces, *tail.pieces))
+        if len(pieces) != len(head.pieces) + len(tail.pieces):
+            return EdgePath(pieces, head.cost + tail.cost)
+        arrays = PathArrays.concat([head.path_arrays(), tail.path_arrays()])
+        return EdgePath(pieces, head.cost + tail.cost, arrays)
+
+    def distances_from(self, key: Hashable, origin: EdgePosition, nodes: IntArray) -> FloatArray:
+        """Cost from ``origin`` to each of ``nodes`` (``inf`` when unreachable), weight units.
+
+        One CCH one-to-many search (``CCHOneToMany``): a few ms for hundreds of nodes at
+        100k nodes, where a Dijkstra tree costs a hundred.
+        """
+        with self._lock:
+            m = self._metrics[key]
+            sources = [(n, v[0]) for n, v in self._sources(m, origin, None).items()]
+            if not sources or not len(nodes):
+                return np.full(len(nodes), np.inf)
+            search = rk.CCHOneToMany(m.metric, np.asarray(nodes, dtype=np.int64).tolist())
+            raw = search.distances_from_multi(sources)
+            del search
+            return _distances(raw, m.scale)
+
+    def distances_to(self, key: Hashable, nodes: IntArray, destination: EdgePosition) -> FloatArray:
+        """Cost from each of ``nodes`` to ``destination`` (``inf`` when unreachable)."""
+        with self._lock:
+            m = self._metrics[key]
+            targets = [(n, v[0]) for n, v in self._targets(m, destination, None).items()]
+            if not targets or not len(nodes):
+                return np.full(len(nodes), np.inf)
+            search = rk.CCHManyToOne(m.metric, np.asarray(nodes, dtype=np.int64).tolist())
+            raw = search.distances_to_multi(targets)
+            del search
+            return _distances(raw, m.scale)
+
+    def _route_avoiding(
+        self,
+        m: _Metric,
+        origin: EdgePosition | int,
+        destination: EdgePosition | int,
+        forbidden: BoolArray | None,
+    ) -> EdgePath | None:
+        """:meth:`route` on metric ``m`` (lock held)."""
+        path, raw = self._route_locked(m, origin, destination)
+        if forbidden is None or path is None:
+            return path
+        # Check the zero-length end pieces too: starting at the head of a forbidden
+        # edge still counts as using it (as in the reference engine).
+        if not any(bool(forbidden[e]) for e in raw):
+            return path
+        banned = np.flatnonzero(forbidden & np.isfinite(m.weights))
+        self._partial_update(m.metric, dict.fromkeys(banned.tolist(), INF_WEIGHT))
+        try:
+            return self._route_locked(m, origin, destination, forbidden)[0]
+        finally:
+            saved = _scaled(m.weights[banned], m.scale)
+            self._partial_update(m.metric, dict(zip(banned.tolist(), saved.tolist(), strict=True)))
 
     def node_distance(self, key: Hashable, source: int, target: int) -> float | None:
         """Cost between two nodes under metric ``key`` (integer-rounded, weight units)."""
@@ -530,43 +658,58 @@ class CCHEngine:
             del result, query
             return None if distance is None else distance / m.scale
 
-    def _route_locked(
-        self,
-        m: _Metric,
-        origin: EdgePosition,
-        destination: EdgePosition,
-        forbidden: BoolArray | None = None,
-    ) -> tuple[EdgePath | None, list[int]]:
-        def int_weight(edge: int) -> int:
-            if forbidden is not None and forbidden[edge]:
-                return INF_WEIGHT
-            return _int_weight(m, edge)
-
-        sources: dict[int, tuple[int, int, float]] = {}  # node -> (init, edge, fraction)
+    def _sources(
+        self, m: _Metric, origin: EdgePosition | int, forbidden: BoolArray | None
+    ) -> dict[int, tuple[int, int, float]]:
+        """``node -> (initial integer cost, edge, fraction)`` where a path may start."""
+        if isinstance(origin, int):
+            return {origin: (0, -1, 0.0)}
+        sources: dict[int, tuple[int, int, float]] = {}
         for e, f in _origin_options(self.graph, origin):
-            iw = int_weight(e)
+            iw = _int_weight_or_inf(m, e, forbidden)
             if iw >= INF_WEIGHT:
                 continue
             node, init = int(self._head[e]), round((1.0 - f) * iw)
             if node not in sources or init < sources[node][0]:
                 sources[node] = (init, e, f)
+        return sources
+
+    def _targets(
+        self, m: _Metric, destination: EdgePosition | int, forbidden: BoolArray | None
+    ) -> dict[int, tuple[int, int, float]]:
+        """``node -> (final integer cost, edge, fraction)`` where a path may end."""
+        if isinstance(destination, int):
+            return {destination: (0, -1, 0.0)}
         targets: dict[int, tuple[int, int, float]] = {}
         for e, f in _origin_options(self.graph, destination):
-            iw = int_weight(e)
+            iw = _int_weight_or_inf(m, e, forbidden)
             if iw >= INF_WEIGHT:
                 continue
             node, init = int(self._tail[e]), round(f * iw)
             if node not in targets or init < targets[node][0]:
                 targets[node] = (init, e, f)
+        return targets
+
+    def _route_locked(
+        self,
+        m: _Metric,
+        origin: EdgePosition | int,
+        destination: EdgePosition | int,
+        forbidden: BoolArray | None = None,
+    ) -> tuple[EdgePath | None, list[int]]:
+        """Cheapest path between points on edges or nodes (``int``), lock held."""
+        sources = self._sources(m, origin, forbidden)
+        targets = self._targets(m, destination, forbidden)
         best: tuple[int, tuple[Piece, ...]] | None = None
         # Direct: both points on the same directed edge, destination ahead.
-        for e, f in _origin_options(self.graph, origin):
-            for d, g in _origin_options(self.graph, destination):
-                if e != d or g < f or (iw := int_weight(e)) >= INF_WEIGHT:
-                    continue
-                cost = round((g - f) * iw)
-                if best is None or cost < best[0]:
-                    best = (cost, (Piece(e, f, g),))
+        if not isinstance(origin, int) and not isinstance(destination, int):
+            for e, f in _origin_options(self.graph, origin):
+                for d, g in _origin_options(self.graph, destination):
+                    if e != d or g < f or (iw := _int_weight_or_inf(m, e, forbidden)) >= INF_WEIGHT:
+                        continue
+                    cost = round((g - f) * iw)
+                    if best is None or cost < best[0]:
+                        best = (cost, (Piece(e, f, g),))
         if sources and targets:
             query = rk.CCHQuery(m.metric)
             result = query.run_multi(
@@ -574,22 +717,51 @@ class CCHEngine:
                 [(n, v[0]) for n, v in targets.items()],
             )
             distance = result.distance
-            nodes = list(result.node_path)
             arcs = list(result.arc_path)
+            # End nodes from the arcs; the node path is read only for an arc-less path.
+            ends: tuple[int, int] | None = None
+            if arcs:
+                ends = (int(self._tail[arcs[0]]), int(self._head[arcs[-1]]))
+            elif nodes := list(result.node_path):
+                ends = (nodes[0], nodes[-1])
             del result, query
-            if distance is not None and nodes and (best is None or distance < best[0]):
-                _, se, sf = sources[nodes[0]]
-                _, de, df = targets[nodes[-1]]
-                pieces = (
-                    Piece(se, sf, 1.0),
-                    *(Piece(a) for a in arcs),
-                    Piece(de, 0.0, df),
-                )
-                best = (int(distance), pieces)
+            if distance is not None and ends and (best is None or distance < best[0]):
+                _, se, sf = sources[ends[0]]
+                _, de, df = targets[ends[1]]
+                first = (Piece(se, sf, 1.0),) if se >= 0 else ()
+                last = (Piece(de, 0.0, df),) if de >= 0 else ()
+                best = (int(distance), (*first, *map(Piece, arcs), *last))
         if best is None:
             return None, []
-        pieces = _drop_empty(best[1])
-        return EdgePath(pieces, path_cost(m.weights, pieces)), [p.edge for p in best[1]]
+        raw = best[1]
+        pieces = _drop_empty(raw)
+        arrays = _arrays_of(pieces)
+        path_cost_w = float(np.sum(m.weights[arrays.edges] * arrays.length_shares))
+        return EdgePath(pieces, path_cost_w, arrays), [p.edge for p in raw]
+
+
+def _arrays_of(pieces: tuple[Piece, ...]) -> PathArrays:
+    """Arrays of a path's pieces whose inner pieces are whole edges (as the CCH returns
+    them), so only the two ends are read piece by piece."""
+    if len(pieces) <= 2:
+        return PathArrays.of(pieces)
+    edges = np.fromiter((p.edge for p in pieces), dtype=np.int64, count=len(pieces))
+    start = np.zeros(len(pieces))
+    end = np.ones(len(pieces))
+    start[0], end[-1] = pieces[0].start, pieces[-1].end
+    end[0], start[-1] = pieces[0].end, pieces[-1].start
+    return PathArrays(edges, start, end)
+
+
+def _int_weight_or_inf(m: _Metric, edge: int, forbidden: BoolArray | None) -> int:
+    if forbidden is not None and forbidden[edge]:
+        return INF_WEIGHT
+    return _int_weight(m, edge)
+
+
+def _distances(raw: list[int | None], scale: float) -> FloatArray:
+    """RoutingKit distances (``None`` = unreachable) in weight units."""
+    return np.array([np.inf if d is None else d / scale for d in raw], dtype=np.float64)
 
 
 class NetworkxEngine:

@@ -32,13 +32,12 @@ from corridors.routing.engine import (
     CCHEngine,
     EdgePath,
     EdgePosition,
-    Piece,
+    PathArrays,
     UpdateStats,
 )
 from corridors.routing.pareto import pareto_front
 from corridors.routing.sssp import reachable_nodes
 from corridors.routing.summary import (
-    PathArrays,
     RiskView,
     RouteSummary,
     duration_and_exposure,
@@ -365,15 +364,17 @@ def _route_legs(
     points: Sequence[SnapLike],
     forbidden: BoolArray | None,
 ) -> EdgePath:
-    pieces: list[Piece] = []
-    cost = 0.0
+    legs: list[EdgePath] = []
     for leg, (a, b) in enumerate(itertools.pairwise(points)):
         path = state.engine.route(key, a, b, forbidden=forbidden)
         if path is None:
             raise _blocked(state, risk_view, leg, a, b, forbidden)
-        pieces.extend(path.pieces)
-        cost += path.cost
-    return EdgePath(tuple(pieces), cost)
+        legs.append(path)
+    if len(legs) == 1:
+        return legs[0]
+    pieces = tuple(p for path in legs for p in path.pieces)
+    arrays = PathArrays.concat([path.path_arrays() for path in legs])
+    return EdgePath(pieces, sum(path.cost for path in legs), arrays)
 
 
 def _plan(
@@ -402,7 +403,7 @@ def _plan(
 
     key = key_for(level)
     best = _route_legs(state, risk_view, key, points, forbidden)
-    routes = [PlannedRoute(0, "recommended", summary(best), 1.0, level, best.cost)]
+    routes = [PlannedRoute(0, "recommended", summary(best, best.arrays), 1.0, level, best.cost)]
     if alternatives > 0 and len(points) == 2:
         for alt in find_alternatives(
             state.engine, key, best, points[0], points[1], alternatives, forbidden=forbidden
@@ -411,7 +412,7 @@ def _plan(
                 PlannedRoute(
                     len(routes),
                     "alternative",
-                    summary(alt.path),
+                    summary(alt.path, alt.path.arrays),
                     alt.overlap,
                     level,
                     alt.path.cost,
@@ -433,7 +434,7 @@ def _plan(
             if lv == level:
                 continue
             path = _route_legs(state, risk_view, key_for(lv), points, forbidden)
-            arrays = PathArrays.of(path.pieces)
+            arrays = path.path_arrays()
             if arrays.key in seen:
                 continue
             seen.add(arrays.key)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -33,7 +33,7 @@ import numpy.typing as npt
 
 from corridors.domain import Hotspot, RouteRiskProfile
 from corridors.graph.model import RoadGraph
-from corridors.routing.engine import Piece
+from corridors.routing.engine import PathArrays, Piece
 
 __all__ = [
     "RiskView",
@@ -66,39 +66,6 @@ class RiskView(Protocol):
     def contributors(self, edge: int) -> Sequence[tuple[str, float]]:
         """``(report_id, share)`` of the reports that make ``edge`` risky."""
         ...
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class PathArrays:
-    """A path's pieces as arrays: ``edges``, and the ``start``/``end`` fractions on them."""
-
-    edges: IntArray
-    start: FloatArray
-    end: FloatArray
-    #: The path's polyline pieces, made once when first asked (see ``_Geometry.of``).
-    geometry_cache: list[_Geometry] = field(default_factory=list, repr=False)
-
-    @property
-    def key(self) -> bytes:
-        """Equal for equal paths (edges and fractions): a cheap dictionary key."""
-        return self.edges.tobytes() + self.start.tobytes() + self.end.tobytes()
-
-    @property
-    def length_shares(self) -> FloatArray:
-        """Fraction of each piece's edge travelled."""
-        return self.end - self.start
-
-    @classmethod
-    def of(cls, pieces: Sequence[Piece]) -> PathArrays:
-        """Arrays of ``pieces`` (non-empty)."""
-        n = len(pieces)
-        if n == 0:
-            raise ValueError("a route needs at least one piece")
-        return cls(
-            np.fromiter((p.edge for p in pieces), dtype=np.int64, count=n),
-            np.fromiter((p.start for p in pieces), dtype=np.float64, count=n),
-            np.fromiter((p.end for p in pieces), dtype=np.float64, count=n),
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,9 +217,10 @@ class _Geometry:
     @classmethod
     def of(cls, graph: RoadGraph, path: PathArrays) -> _Geometry:
         """The geometry of ``path``, made once per path."""
-        if not path.geometry_cache:
-            path.geometry_cache.append(cls(graph, path))
-        return path.geometry_cache[0]
+        made = path.derived.get("geometry")
+        if not isinstance(made, _Geometry):
+            made = path.derived["geometry"] = cls(graph, path)
+        return made
 
     def cut(self, piece: int) -> FloatArray:
         """``(k, 2)`` lon/lat points of a partial piece (computed once, when asked)."""
@@ -437,12 +405,15 @@ def measure(
     *,
     high_risk_per_km: float,
     depart_at: datetime | None = None,
+    with_hotspots: bool = True,
 ) -> RouteRiskProfile:
     """The risk profile of a route only (no steps, no polyline): what the escort policy and
-    the Pareto sweep compare. Same figures and hotspots as :func:`summarise`."""
+    the Pareto sweep compare. Same figures and hotspots as :func:`summarise`; without
+    ``with_hotspots`` the hotspots are left out (the figures are complete)."""
     path = _arrays(pieces)
     m = _Measures.of(graph, risk, path, high_risk_per_km)
-    return _profile(m, _hotspots(graph, risk, m, _Geometry.of(graph, path)), depart_at)
+    hotspots = _hotspots(graph, risk, m, _Geometry.of(graph, path)) if with_hotspots else ()
+    return _profile(m, hotspots, depart_at)
 
 
 def summarise(

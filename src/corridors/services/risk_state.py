@@ -1,11 +1,21 @@
 """The live risk picture of one process: risk field, routing metrics and their refresh.
 
-A background thread recomputes the risk field from the store whenever reports or zones
-change (bursts are coalesced) and every ``risk_refresh_s`` seconds (decay), then updates
-the routing metrics. Requests for another instant (``depart_at`` in the past or future)
-get a field computed for that instant, cached for a short while; a later instant before any
-input change is the current field projected forward (decay and night only, milliseconds:
-:meth:`corridors.risk.engine.RiskField.projected`).
+A background thread keeps the risk field and the routing metrics up to date:
+
+- every ``risk_refresh_s`` seconds, a *full refresh* recomputes the field from the store at
+  the current time (time decay) and re-customises the metrics: the *base* field;
+- when reports or zones change (bursts are coalesced), an *incremental refresh* reads the
+  store, finds the reports added, changed or removed and the zones changed since the base,
+  and applies them to the base at its instant (:meth:`RiskEngine.updated`,
+  :meth:`RiskEngine.with_zones`): only the segments those reports reach change, so the
+  metrics get partial updates. Milliseconds plus the store read and the metric updates,
+  where a full refresh costs a field compute and a full re-customisation of every metric.
+
+Requests for another instant (``depart_at`` in the past or future) get a field computed for
+that instant, cached for a short while; a later instant before any report occurs or zone
+starts or ends is the base field projected forward (decay, night, reports passing their
+maximum age or expiring: :meth:`corridors.risk.engine.RiskField.projected`) with the same
+changes applied, in milliseconds.
 """
 
 from __future__ import annotations
@@ -16,11 +26,13 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from prometheus_client import Gauge, Histogram
 
+from corridors.domain import Incident, Zone
 from corridors.graph.model import RoadGraph
 from corridors.ingest import FUTURE_TOLERANCE
 from corridors.risk.config import RiskModelConfig
@@ -29,7 +41,7 @@ from corridors.routing import CostModel, RoutingState
 from corridors.services.clock import Clock
 from corridors.services.reports import incidents_for_risk
 from corridors.services.zones import active_zones
-from corridors.store import Database, ZoneRepository
+from corridors.store import Database, ZoneRepository, zone_to_domain
 
 __all__ = ["RiskState"]
 
@@ -37,16 +49,125 @@ log = logging.getLogger(__name__)
 
 REFRESH_S = Histogram(
     "corridors_risk_refresh_seconds",
-    "Risk field recompute plus routing metric update, seconds",
+    "Risk field refresh (full or incremental) plus routing metric update, seconds",
+    ["mode"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
 REPORTS_CONSIDERED = Gauge(
     "corridors_risk_reports_considered", "Reports counted in the current risk field"
 )
 
-#: A request within this of the current field's instant uses the current field.
+#: A request within this of the current field's instant uses the current field; an
+#: incremental refresh applies changes to a base field at most this old.
 _SAME_INSTANT = timedelta(minutes=5)
 _ADHOC_CACHE_SIZE = 32
+#: Most reports added, changed or removed since the base field that an incremental refresh
+#: applies (an import, say); beyond, a full refresh takes over (it regroups the reports).
+_MAX_CHANGED_REPORTS = 2000
+
+
+@dataclass(frozen=True, eq=False)
+class _Inputs:
+    """What the risk field is made from, as read from the store at ``read_at``.
+
+    ``incidents`` are the counted candidates by id (dated up to the ingest tolerance after
+    ``read_at``); ``zones`` are in force at ``read_at`` or start later.
+    """
+
+    read_at: datetime
+    incidents: dict[str, Incident]
+    zones: tuple[Zone, ...]
+
+    def change_times(self) -> list[float]:
+        """Sorted instants (s since the epoch) where a report or zone starts or stops."""
+        times = [i.occurred_at.timestamp() for i in self.incidents.values()]
+        times += [
+            i.expires_at.timestamp() for i in self.incidents.values() if i.expires_at is not None
+        ]
+        times += [
+            t.timestamp()
+            for z in self.zones
+            for t in (z.valid_from, z.valid_until)
+            if t is not None
+        ]
+        return sorted(times)
+
+
+@dataclass(frozen=True, eq=False)
+class _Changes:
+    """Reports and zones changed since a base field's inputs."""
+
+    add: tuple[Incident, ...] = ()
+    remove: frozenset[str] = frozenset()
+    zones: tuple[Zone, ...] | None = None  # the new zone set when it changed
+
+    @property
+    def count(self) -> int:
+        return len(self.add) + len(self.remove)
+
+    def same_as(self, other: _Changes) -> bool:
+        """True when both make the same changes."""
+        return (
+            self.add == other.add
+            and self.remove == other.remove
+            and (self.zones is None) == (other.zones is None)
+            and _zone_keys(self.zones or ()) == _zone_keys(other.zones or ())
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class _Picture:
+    """The current field, the base field it derives from and what separates them.
+
+    ``current`` is ``base`` with ``changes`` applied at the base's instant ``t`` as
+    ``applied`` (see :func:`_as_of`), standing for every instant from ``t`` to
+    ``read_at``, the last read of the store (the reports and zones stored by then count,
+    as of ``t``); ``times`` are the sorted change instants of that read.
+    """
+
+    base: RiskField
+    base_inputs: _Inputs
+    read_at: datetime
+    changes: _Changes
+    applied: _Changes
+    current: RiskField
+    times: list[float]
+
+    def changes_between(self, a: float, b: float) -> bool:
+        """True when a report or zone starts or stops counting in ``(a, b]``."""
+        return bisect.bisect_right(self.times, b) > bisect.bisect_right(self.times, a)
+
+
+def _changes(base: _Inputs, new: _Inputs) -> _Changes:
+    """Reports added, changed or removed and the zone set if it changed, ``base`` to ``new``."""
+    old = base.incidents
+    add = tuple(i for rid, i in new.incidents.items() if old.get(rid) != i)
+    remove = frozenset(rid for rid in old if rid not in new.incidents)
+    zones = None if _zone_keys(base.zones) == _zone_keys(new.zones) else new.zones
+    return _Changes(add, remove, zones)
+
+
+def _zone_keys(zones: Sequence[Zone]) -> list[tuple[object, ...]]:
+    return [
+        (z.id, z.kind, z.multiplier, z.valid_from, z.valid_until, z.geometry.wkb) for z in zones
+    ]
+
+
+def _as_of(changes: _Changes, t: datetime, read_at: datetime) -> _Changes:
+    """``changes`` taken in at the base instant ``t`` although read at ``read_at >= t``.
+
+    A report that occurred in ``(t, read_at]`` counts as if it occurred at ``t``; the zones
+    in force at ``read_at`` act from ``t`` on, whatever their validity.
+    """
+    add = tuple(
+        replace(i, occurred_at=t) if t < i.occurred_at <= read_at else i for i in changes.add
+    )
+    zones = changes.zones
+    if zones is not None:
+        zones = tuple(
+            replace(z, valid_from=None, valid_until=None) for z in zones if z.active_at(read_at)
+        )
+    return _Changes(add, changes.remove, zones)
 
 
 class RiskState:
@@ -81,14 +202,14 @@ class RiskState:
         self._clock = clock
         self.refresh_interval_s = refresh_interval_s
         self.engine = RiskEngine(graph, config)
-        field, self._change_times = self._compute(self._now())
+        self._picture = self._full(self._read(self._now()))
         self.routing = RoutingState(
             graph,
-            field,
+            self._picture.current,
             cost_model=CostModel.from_high_risk(config.levels.high),
             high_risk_per_km=config.levels.high,
         )
-        self._field = field
+        self._refresh_lock = threading.Lock()
         self._generation = 0
         self._done_generation = 0
         self._cond = threading.Condition()
@@ -96,9 +217,9 @@ class RiskState:
         self._adhoc: OrderedDict[datetime, RiskField] = OrderedDict()
         self._adhoc_lock = threading.Lock()
         self._adhoc_generation = 0
-        # Projections of the current field (the source), by instant.
-        self._projected: OrderedDict[datetime, RiskField] = OrderedDict()
-        self._projected_source: RiskField | None = None
+        # Later instants derived from the current picture (base projected, changes applied).
+        self._derived: OrderedDict[datetime, RiskField] = OrderedDict()
+        self._derived_source: _Picture | None = None
         self._thread: threading.Thread | None = None
         self._listeners: list[Callable[[RiskField], None]] = []
 
@@ -109,42 +230,39 @@ class RiskState:
     @property
     def field(self) -> RiskField:
         """The current risk field."""
-        return self._field
+        return self._picture.current
 
     def field_at(self, at: datetime | None, *, quantum: timedelta | None = None) -> RiskField:
         """The risk field as of ``at`` (None: now).
 
         The current field serves instants within five minutes of it when no report occurred
-        or expired and no zone began or ended in between (so a replay stays exact); other
-        instants get a field computed for them, cached so a planner replaying a day pays
-        once. A later instant before any such change, and before a counted report reaches its
-        maximum age, is the current field projected forward (exact up to float32 rounding,
-        explanations included). ``quantum`` rounds ``at`` up to a multiple of it first: for
-        departure times tried hours ahead, where a few minutes more of decay change nothing
-        that matters.
+        or expired and no zone began or ended in between (so a replay stays exact); it
+        stands for every instant from its computation to the last read of the store. A later
+        instant before any report occurs or zone starts or ends is derived from the base
+        field (projected forward, exact up to float32 rounding, explanations included, with
+        the changes since applied); other instants get a field computed for them, cached so
+        a planner replaying a day pays once. ``quantum`` rounds ``at`` up to a multiple of
+        it first: for departure times tried hours ahead, where a few minutes more of decay
+        change nothing that matters.
         """
-        current = self._field
+        picture = self._picture
+        current = picture.current
         if at is None:
             return current
         if quantum is not None:
             step = quantum.total_seconds()
             at = datetime.fromtimestamp(math.ceil(at.timestamp() / step) * step, tz=at.tzinfo)
-        if abs(at - current.computed_at) <= _SAME_INSTANT and not self._changes_between(
-            at, current.computed_at
-        ):
+        t = current.computed_at
+        if abs(at - t) <= _SAME_INSTANT and not self._changes_outside(picture, at):
             return current
-        if (
-            at > current.computed_at
-            and current.can_project(at)
-            and not self._changes_between(at, current.computed_at)
-        ):
-            return self._projection(current, at)
+        if at > t and picture.base.can_project(at):
+            return self._derived_field(picture, at)
         with self._adhoc_lock:
             cached = self._adhoc.get(at)
             if cached is not None and self._adhoc_generation == self._done_generation:
                 self._adhoc.move_to_end(at)
                 return cached
-        field = self._compute(at)[0]
+        field = self._compute(at)
         with self._adhoc_lock:
             if self._adhoc_generation != self._done_generation:
                 self._adhoc.clear()
@@ -154,67 +272,128 @@ class RiskState:
                 self._adhoc.popitem(last=False)
         return field
 
-    def _projection(self, current: RiskField, at: datetime) -> RiskField:
-        """``current.projected(at)``, cached while ``current`` is the current field."""
+    @staticmethod
+    def _changes_outside(picture: _Picture, at: datetime) -> bool:
+        """True when a report or zone starts or stops counting between ``at`` and the span
+        the current field stands for (its instant to the last read of the store)."""
+        t = picture.current.computed_at.timestamp()
+        read = max(picture.read_at.timestamp(), t)
+        s = at.timestamp()
+        if s < t:
+            return picture.changes_between(s, read)
+        return s > read and picture.changes_between(read, s)
+
+    def _derived_field(self, picture: _Picture, at: datetime) -> RiskField:
+        """The field at ``at > base instant``: the base projected, the changes applied;
+        cached while ``picture`` is current."""
         with self._adhoc_lock:
-            if self._projected_source is not current:
-                self._projected.clear()
-                self._projected_source = current
-            cached = self._projected.get(at)
+            if self._derived_source is not picture:
+                self._derived.clear()
+                self._derived_source = picture
+            cached = self._derived.get(at)
             if cached is not None:
-                self._projected.move_to_end(at)
+                self._derived.move_to_end(at)
                 return cached
-        field = current.projected(at)
+        field = self._apply(picture.base.projected(at), picture.changes)
         with self._adhoc_lock:
-            if self._projected_source is current:
-                self._projected[at] = field
-                while len(self._projected) > _ADHOC_CACHE_SIZE:
-                    self._projected.popitem(last=False)
+            if self._derived_source is picture:
+                self._derived[at] = field
+                while len(self._derived) > _ADHOC_CACHE_SIZE:
+                    self._derived.popitem(last=False)
         return field
 
-    def _changes_between(self, a: datetime, b: datetime) -> bool:
-        """True when a report or zone of the current field starts or stops counting in
-        ``(min(a, b), max(a, b)]``."""
-        lo, hi = sorted((a.timestamp(), b.timestamp()))
-        times = self._change_times
-        return bisect.bisect_right(times, hi) > bisect.bisect_right(times, lo)
+    def _apply(self, field: RiskField, changes: _Changes) -> RiskField:
+        """``field`` with the reports and zones of ``changes`` applied at its instant."""
+        if changes.add or changes.remove:
+            field = self.engine.updated(field, add=changes.add, remove=changes.remove)
+        if changes.zones is not None:
+            field = self.engine.with_zones(field, changes.zones)
+        return field
 
-    def _compute(self, at: datetime) -> tuple[RiskField, list[float]]:
-        """The field at ``at`` and the sorted instants where its inputs change.
+    # -- reading and computing --------------------------------------------------------------
+    def _read(self, now: datetime) -> _Inputs:
+        """The reports and zones of the store that count at ``now`` or later.
 
-        The instants include reports dated up to the ingest tolerance after ``at`` (stored
-        before the next refresh) and zones starting after ``at``, so that a projection
-        forward never skips them.
+        Reports dated up to the ingest tolerance after ``now`` (stored before the next
+        refresh) and zones starting after ``now`` are included, so that a projection forward
+        never skips them.
         """
-        incidents = incidents_for_risk(self.db, at + 2 * FUTURE_TOLERANCE)
-        zones = active_zones(self.db, at)
-        times = [i.occurred_at.timestamp() for i in incidents]
-        times += [i.expires_at.timestamp() for i in incidents if i.expires_at is not None]
+        incidents = incidents_for_risk(self.db, now + 2 * FUTURE_TOLERANCE)
         with self.db.session() as s:
-            times += [
-                t.timestamp()
-                for z in ZoneRepository(s).list(at=at)
-                for t in (z.valid_from, z.valid_until)
-                if t is not None
-            ]
-        # The engine ignores the reports dated after ``at``.
-        return self.engine.compute(incidents, zones, at=at), sorted(times)
+            zones = tuple(zone_to_domain(z) for z in ZoneRepository(s).list(at=now))
+        return _Inputs(now, {i.id: i for i in incidents}, zones)
 
+    def _full(self, inputs: _Inputs) -> _Picture:
+        """A picture whose base is a full compute of ``inputs`` at their read instant."""
+        # The engine ignores the reports dated after ``at`` and the zones not in force.
+        at = inputs.read_at
+        field = self.engine.compute(list(inputs.incidents.values()), inputs.zones, at=at)
+        none = _Changes()
+        return _Picture(field, inputs, at, none, none, field, inputs.change_times())
+
+    def _compute(self, at: datetime) -> RiskField:
+        """A field computed for ``at`` from the store (reports and zones as of ``at``)."""
+        incidents = incidents_for_risk(self.db, at + 2 * FUTURE_TOLERANCE)
+        return self.engine.compute(incidents, active_zones(self.db, at), at=at)
+
+    # -- refreshes --------------------------------------------------------------------------
     def refresh_now(self) -> RiskField:
-        """Recompute the field at the current time and update the routing metrics."""
-        started = time.perf_counter()
-        field, times = self._compute(self._now())
-        self.routing.refresh(field)
-        self._field = field
-        self._change_times = times
-        REFRESH_S.observe(time.perf_counter() - started)
-        REPORTS_CONSIDERED.set(field.reports_considered)
+        """Full refresh: recompute the field at the current time, update the routing metrics."""
+        with self._refresh_lock:
+            started = time.perf_counter()
+            picture = self._full(self._read(self._now()))
+            self._install(picture, "full", started)
+        return picture.current
+
+    def apply_changes(self) -> RiskField:
+        """Incremental refresh: take in what changed in the store since the base field.
+
+        The changes are applied at the base field's instant (a report that occurred since
+        counts as if it occurred then; see :func:`_as_of`), so only the segments and edges
+        they reach change. Falls back to :meth:`refresh_now` when the base is older than
+        five minutes (time decay is due) or too many reports changed.
+        """
+        with self._refresh_lock:
+            started = time.perf_counter()
+            picture = self._picture
+            now = self._now()
+            t = picture.base.computed_at
+            inputs = self._read(now)
+            changes = _changes(picture.base_inputs, inputs)
+            if not timedelta(0) <= now - t <= _SAME_INSTANT or (
+                changes.count > _MAX_CHANGED_REPORTS
+            ):
+                picture = self._full(inputs)
+                self._install(picture, "full", started)
+                return picture.current
+            applied = _as_of(changes, t, now)
+            current = picture.current
+            if not applied.same_as(picture.applied):
+                current = self._apply(picture.base, applied)
+            picture = _Picture(
+                picture.base,
+                picture.base_inputs,
+                inputs.read_at,
+                changes,
+                applied,
+                current,
+                inputs.change_times(),
+            )
+            self._install(picture, "incremental", started)
+        return picture.current
+
+    def _install(self, picture: _Picture, mode: str, started: float) -> None:
+        """Make ``picture`` current: routing metrics first, then the field, then listeners."""
+        if picture.current is not self._picture.current:
+            self.routing.refresh(picture.current)
+        self._picture = picture
+        REFRESH_S.labels(mode=mode).observe(time.perf_counter() - started)
+        REPORTS_CONSIDERED.set(picture.current.reports_considered)
         for listener in list(self._listeners):
             try:
-                listener(field)
+                listener(picture.current)
             except Exception:  # a listener's failure must not stop the refreshes
                 log.exception("risk refresh listener failed")
-        return field
 
     def add_listener(self, listener: Callable[[RiskField], None]) -> None:
         """Call ``listener(field)`` after every successful refresh (in the refreshing thread)."""
@@ -257,17 +436,25 @@ class RiskState:
             self._thread = None
 
     def _run(self) -> None:
+        """Incremental refresh on changes, full refresh every ``refresh_interval_s``."""
+        due = time.monotonic() + self.refresh_interval_s
         while True:
             with self._cond:
                 if self._generation == self._done_generation and not self._stop:
-                    self._cond.wait(self.refresh_interval_s)
+                    self._cond.wait(max(0.0, due - time.monotonic()))
                 if self._stop:
                     return
                 target = self._generation
+                full = time.monotonic() >= due
             try:
-                self.refresh_now()
+                if full:
+                    self.refresh_now()
+                else:
+                    self.apply_changes()
             except Exception:  # keep serving the last good field; the log says why
                 log.exception("risk refresh failed; keeping the previous risk field")
+            if full:
+                due = time.monotonic() + self.refresh_interval_s
             with self._cond:
                 self._done_generation = max(self._done_generation, target)
                 self._cond.notify_all()

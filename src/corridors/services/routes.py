@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 from shapely.geometry.base import BaseGeometry
 
-from corridors.domain import Convoy, RiskLevel, RouteRiskProfile
+from corridors.domain import Convoy, Hotspot, RiskLevel, RouteRiskProfile
 from corridors.errors import InputError, NoRouteError, SnapError
 from corridors.escort import EscortAssessment, assess, route_level
 from corridors.graph.geo import haversine_m_many
@@ -182,9 +182,20 @@ def _assess(
             return None
         other = runtime.risk.field_at(at, quantum=_DEPARTURE_QUANTUM)
         again = measure(
-            runtime.graph, _Unexplained(other), summary.path, high_risk_per_km=high, depart_at=at
+            runtime.graph,
+            _Unexplained(other),
+            summary.path,
+            high_risk_per_km=high,
+            depart_at=at,
+            with_hotspots=False,
         )
         return _profile(runtime, again, summary.pieces, other)
+
+    def departure_hotspots(at: datetime) -> tuple[Hotspot, ...]:
+        other = runtime.risk.field_at(at, quantum=_DEPARTURE_QUANTUM)
+        return measure(
+            runtime.graph, _Unexplained(other), summary.path, high_risk_per_km=high, depart_at=at
+        ).hotspots
 
     assessment = assess(
         profile,
@@ -192,6 +203,7 @@ def _assess(
         policy,
         find_safer_route=find_safer_route,
         try_departure=try_departure,
+        departure_hotspots=departure_hotspots,
         point_at=_point_at(summary.coordinates),
     )
     return route_level(profile, convoy, policy), assessment

@@ -1,0 +1,355 @@
+"""RiskState refreshes: an incremental refresh (reports or zones changed) equals a full
+compute of the store, metrics included; later departures derived from the base field equal a
+full compute at that instant; changes read after the base instant count as of it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+import shapely
+from shapely.geometry import box
+
+from corridors.config import SHIPPED_DATA_DIR
+from corridors.domain import Category, Incident, ReportStatus, Zone, ZoneKind
+from corridors.graph.model import RoadGraph
+from corridors.graph.synthetic import synthetic_city
+from corridors.ingest import FUTURE_TOLERANCE
+from corridors.risk.config import load_risk_model
+from corridors.risk.engine import RiskEngine, RiskField
+from corridors.services import risk_state
+from corridors.services.reports import incidents_for_risk
+from corridors.services.risk_state import RiskState
+from corridors.services.zones import active_zones
+from corridors.store import Database, ReportRepository, ReportRow, ZoneRepository, ZoneRow
+
+CFG = load_risk_model(SHIPPED_DATA_DIR / "risk-model.toml")
+# 14:00 UTC: daytime in Port-au-Prince.
+AT = datetime(2026, 11, 24, 14, 0, tzinfo=UTC)
+
+
+@dataclass
+class Clock:
+    now: datetime = AT
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def graph() -> RoadGraph:
+    return synthetic_city(12, 12, seed=3)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = Database(f"sqlite:///{tmp_path / 'r.sqlite3'}")
+    database.migrate()
+    yield database
+    database.dispose()
+
+
+def _bounds(graph: RoadGraph) -> tuple[float, float, float, float]:
+    return (
+        float(graph.node_lon.min()),
+        float(graph.node_lat.min()),
+        float(graph.node_lon.max()),
+        float(graph.node_lat.max()),
+    )
+
+
+def _incidents(graph: RoadGraph, n: int, seed: int, prefix: str = "r") -> list[Incident]:
+    """Reports of every category over the past two days: many pass their maximum age
+    within a day (roadblocks, riots) and some expire."""
+    rng = np.random.default_rng(seed)
+    lon0, lat0, lon1, lat1 = _bounds(graph)
+    cats = list(Category)
+    return [
+        Incident(
+            id=f"{prefix}{k}",
+            occurred_at=AT - timedelta(hours=float(rng.uniform(0.5, 48.0))),
+            lon=float(rng.uniform(lon0, lon1)),
+            lat=float(rng.uniform(lat0, lat1)),
+            category=cats[k % len(cats)],
+            severity=int(rng.integers(1, 6)),
+            uncertainty_m=float(rng.choice([0.0, 150.0])),
+            fatalities=int(rng.integers(0, 3)),
+            source_reliability="B",
+            credibility=2,
+            expires_at=AT + timedelta(hours=float(rng.uniform(1, 20))) if k % 7 == 0 else None,
+            status=ReportStatus.verified if k % 2 else ReportStatus.active,
+        )
+        for k in range(n)
+    ]
+
+
+def _store(db: Database, incidents: list[Incident]) -> None:
+    with db.session() as s:
+        repo = ReportRepository(s)
+        for i in incidents:
+            repo.add(
+                ReportRow(
+                    id=i.id,
+                    occurred_at=i.occurred_at,
+                    lon=i.lon,
+                    lat=i.lat,
+                    uncertainty_m=i.uncertainty_m,
+                    category=i.category.value,
+                    severity=i.severity,
+                    fatalities=i.fatalities,
+                    source_reliability=i.source_reliability,
+                    credibility=i.credibility,
+                    expires_at=i.expires_at,
+                    status=ReportStatus(i.status).value,
+                    created_at=AT,
+                    created_by="test",
+                    updated_at=AT,
+                )
+            )
+        s.commit()
+
+
+def _set_status(db: Database, report_id: str, status: ReportStatus) -> None:
+    with db.session() as s:
+        ReportRepository(s).set_status(report_id, status, None, at=AT)
+        s.commit()
+
+
+def _add_zone(db: Database, graph: RoadGraph, zone_id: str, kind: str, **kw: object) -> None:
+    lon0, lat0, lon1, lat1 = _bounds(graph)
+    dx, dy = lon1 - lon0, lat1 - lat0
+    shape = (
+        box(lon0 + 0.6 * dx, lat0 + 0.6 * dy, lon0 + 0.8 * dx, lat0 + 0.8 * dy)
+        if kind == "no_go"
+        else box(lon0 + 0.1 * dx, lat0 + 0.1 * dy, lon0 + 0.5 * dx, lat0 + 0.4 * dy)
+    )
+    with db.session() as s:
+        ZoneRepository(s).add(
+            ZoneRow(
+                id=zone_id,
+                name=zone_id,
+                kind=kind,
+                geometry=shapely.to_geojson(shape),
+                multiplier=2.5 if kind == "caution" else 1.0,
+                created_at=AT,
+                created_by="test",
+                **kw,
+            )
+        )
+        s.commit()
+
+
+def _end_zone(db: Database, zone_id: str, at: datetime) -> None:
+    with db.session() as s:
+        ZoneRepository(s).end(zone_id, at=at)
+        s.commit()
+
+
+_REFERENCE: dict[int, RiskEngine] = {}
+
+
+def _reference(graph: RoadGraph) -> RiskEngine:
+    """An engine of its own for reference computes (the state's engine is watched)."""
+    return _REFERENCE.setdefault(id(graph), RiskEngine(graph, CFG))
+
+
+def _full(state: RiskState, at: datetime) -> RiskField:
+    """A full compute of what the store holds, at ``at``."""
+    incidents = incidents_for_risk(state.db, at + 2 * FUTURE_TOLERANCE)
+    return _reference(state.graph).compute(incidents, active_zones(state.db, at), at=at)
+
+
+def _assert_same(got: RiskField, want: RiskField, rtol: float = 1e-9) -> None:
+    np.testing.assert_allclose(
+        got.segment_risk_per_km, want.segment_risk_per_km, rtol=rtol, atol=1e-9
+    )
+    np.testing.assert_allclose(got.edge_risk_per_km, want.edge_risk_per_km, rtol=rtol, atol=1e-9)
+    np.testing.assert_array_equal(got.edge_blocked, want.edge_blocked)
+    assert got.computed_at == want.computed_at
+    assert got.report_ids == want.report_ids
+    assert got.reports_considered == want.reports_considered
+    assert [got.zone_of(e) for e in range(0, got.edge_blocked.shape[0], 7)] == [
+        want.zone_of(e) for e in range(0, want.edge_blocked.shape[0], 7)
+    ]
+
+
+def _assert_metrics_match(state: RiskState, field: RiskField) -> None:
+    """Every routing metric holds the weights of ``field``."""
+    routing = state.routing
+    for level in routing.cost_model.levels:
+        np.testing.assert_allclose(
+            routing.engine.weights(level), routing.level_weights(field, level), rtol=1e-9
+        )
+
+
+def _counting(monkeypatch: pytest.MonkeyPatch, state: RiskState) -> dict[str, int]:
+    """Count full computes, full refreshes and incremental refreshes of ``state``."""
+    calls = {"compute": 0, "refresh_now": 0, "apply_changes": 0}
+    for obj, name in (
+        (state.engine, "compute"),
+        (state, "refresh_now"),
+        (state, "apply_changes"),
+    ):
+        inner = getattr(obj, name)
+
+        def wrapper(
+            *args: object, _inner: object = inner, _name: str = name, **kw: object
+        ) -> object:
+            calls[_name] += 1
+            return _inner(*args, **kw)  # type: ignore[operator]
+
+        monkeypatch.setattr(obj, name, wrapper)
+    return calls
+
+
+def test_incremental_refresh_equals_a_full_compute(
+    graph: RoadGraph, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    incidents = _incidents(graph, 80, 1)
+    _store(db, incidents)
+    _add_zone(db, graph, "old-caution", "caution")
+    state = RiskState(graph, db, CFG, clock=Clock(), refresh_interval_s=3600.0)
+    calls = _counting(monkeypatch, state)
+    base = state.field
+    # New reports, a verified one, a retracted one, a new no-go zone, an ended zone.
+    _store(db, _incidents(graph, 4, 2, prefix="new"))
+    _set_status(db, "r2", ReportStatus.verified)
+    _set_status(db, "r4", ReportStatus.retracted)
+    _add_zone(db, graph, "nogo", "no_go")
+    _end_zone(db, "old-caution", AT)
+    field = state.apply_changes()
+    assert calls == {"compute": 0, "refresh_now": 0, "apply_changes": 1}
+    assert field is not base
+    assert field.edge_blocked.any()
+    assert "new0" in field.report_ids
+    assert "r4" not in field.report_ids
+    _assert_same(field, _full(state, AT))
+    _assert_metrics_match(state, field)
+    # Nothing new: the same field, metrics untouched.
+    assert state.apply_changes() is field
+    # More changes on top: still measured from the base.
+    _set_status(db, "new1", ReportStatus.retracted)
+    _set_status(db, "r4", ReportStatus.active)
+    _end_zone(db, "nogo", AT)
+    field = state.apply_changes()
+    assert calls["compute"] == 0
+    assert not field.edge_blocked.any()
+    _assert_same(field, _full(state, AT))
+    _assert_metrics_match(state, field)
+
+
+def test_later_departures_derive_from_the_base_and_equal_a_full_compute(
+    graph: RoadGraph, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _store(db, _incidents(graph, 80, 3))
+    state = RiskState(graph, db, CFG, clock=Clock(), refresh_interval_s=3600.0)
+    _store(db, _incidents(graph, 3, 4, prefix="new"))
+    _set_status(db, "r5", ReportStatus.retracted)
+    _add_zone(db, graph, "nogo", "no_go")
+    state.apply_changes()
+    calls = _counting(monkeypatch, state)
+    for hours in (1.0, 6.0, 13.0, 30.0):
+        at = AT + timedelta(hours=hours)
+        field = state.field_at(at)
+        assert field.computed_at == at
+        assert state.field_at(at) is field  # cached
+        # Reports passed their maximum age or expired meanwhile: no fallback compute.
+        assert calls["compute"] == 0
+        _assert_same(field, _full(state, at), rtol=1e-5)
+    assert field.reports_considered < state.field.reports_considered - 10
+    # A zone stored since, starting later: on the derived fields from its start.
+    _add_zone(db, graph, "later", "caution", valid_from=AT + timedelta(hours=8))
+    state.apply_changes()
+    for hours in (7.0, 9.0):
+        at = AT + timedelta(hours=hours)
+        _assert_same(state.field_at(at), _full(state, at), rtol=1e-5)
+    assert calls["compute"] == 0
+    # An earlier instant: a full compute.
+    at = AT - timedelta(hours=2)
+    _assert_same(state.field_at(at), _full(state, at))
+    assert calls["compute"] == 1
+
+
+def test_changes_read_after_the_base_instant_count_as_of_it(
+    graph: RoadGraph, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _store(db, _incidents(graph, 40, 5))
+    clock = Clock()
+    state = RiskState(graph, db, CFG, clock=clock, refresh_interval_s=3600.0)
+    calls = _counting(monkeypatch, state)
+    clock.now = AT + timedelta(minutes=2)
+    fresh = _incidents(graph, 1, 6, prefix="fresh")[0]
+    fresh = replace(fresh, occurred_at=AT + timedelta(minutes=1), expires_at=None)
+    _store(db, [fresh])
+    _add_zone(db, graph, "nogo", "no_go", valid_from=AT + timedelta(minutes=1))
+    field = state.apply_changes()
+    assert calls["refresh_now"] == 0
+    # Still the base instant, with the report as if it had occurred then and the zone on.
+    assert field.computed_at == AT
+    assert "fresh0" in field.report_ids
+    assert field.edge_blocked.any()
+    incidents = incidents_for_risk(db, AT + timedelta(minutes=20))
+    as_of = [replace(i, occurred_at=AT) if i.id == "fresh0" else i for i in incidents]
+    zones = [replace(z, valid_from=None) for z in active_zones(db, clock.now)]
+    _assert_same(field, _reference(graph).compute(as_of, zones, at=AT))
+    _assert_metrics_match(state, field)
+    # The current field serves "now" (no ad-hoc field, no ad-hoc metrics).
+    assert state.field_at(clock.now) is field
+    # Later departures are exact: the report at its real age.
+    at = AT + timedelta(hours=2)
+    _assert_same(state.field_at(at), _full(state, at), rtol=1e-5)
+    # Five minutes on, time decay is due: a full refresh at the current time.
+    clock.now = AT + timedelta(minutes=6)
+    assert calls["compute"] == 0
+    field = state.apply_changes()
+    assert calls["compute"] == 1
+    assert field.computed_at == clock.now
+    _assert_same(field, _full(state, clock.now))
+
+
+def test_many_changes_fall_back_to_a_full_refresh(
+    graph: RoadGraph, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _store(db, _incidents(graph, 20, 7))
+    state = RiskState(graph, db, CFG, clock=Clock(), refresh_interval_s=3600.0)
+    calls = _counting(monkeypatch, state)
+    monkeypatch.setattr(risk_state, "_MAX_CHANGED_REPORTS", 2)
+    _store(db, _incidents(graph, 3, 8, prefix="new"))
+    field = state.apply_changes()
+    assert calls["compute"] == 1
+    _assert_same(field, _full(state, AT))
+    _assert_metrics_match(state, field)
+
+
+def test_background_refresh_is_incremental_on_changes(
+    graph: RoadGraph, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _store(db, _incidents(graph, 20, 9))
+    state = RiskState(graph, db, CFG, clock=Clock(), refresh_interval_s=3600.0)
+    calls = _counting(monkeypatch, state)
+    state.start()
+    try:
+        _store(db, _incidents(graph, 1, 10, prefix="new"))
+        state.changed("reports")
+        assert state.wait_fresh(timeout_s=30)
+        assert "new0" in state.field.report_ids
+        assert calls["apply_changes"] == 1
+        assert calls["refresh_now"] == 0
+    finally:
+        state.stop()
+    _assert_same(state.field, _full(state, AT))
+
+
+def test_zones_compare_by_content(graph: RoadGraph) -> None:
+    """Zones compare by content: a zone whose geometry or validity changed is a change."""
+    lon0, lat0, lon1, lat1 = _bounds(graph)
+    a = Zone("z", "z", ZoneKind.caution, box(lon0, lat0, lon1, lat1))
+    assert risk_state._zone_keys([a]) == risk_state._zone_keys([replace(a)])
+    assert risk_state._zone_keys([a]) != risk_state._zone_keys(
+        [replace(a, geometry=box(lon0, lat0, lon1, lat0 + (lat1 - lat0) / 2))]
+    )
+    assert risk_state._zone_keys([a]) != risk_state._zone_keys([replace(a, valid_until=AT)])
