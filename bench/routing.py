@@ -21,9 +21,10 @@ then benchmarked in a fresh subprocess that loads it, as the service does, so pe
    ``POST /v1/reports`` returning 201 to a ``POST /v1/routes`` answer that reflects it
    (exposure up on a route through the report), i.e. ``wait_fresh`` + route;
 5. ``POST /v1/routes`` end to end p50/p95 between random points of the graph, with
-   ``alternatives=0`` and ``alternatives=2`` (10k reports stored);
+   ``alternatives=0`` and ``alternatives=2``, after each refresh (1k, 10k, 100k reports
+   stored: more reports make more hotspots to explain and more escort work);
 6. core query p50/p95: ``CCHEngine.route`` point-on-edge to point-on-edge on the balanced
-   (0.5) metric, as the planner calls it;
+   (0.5) metric, as the planner calls it (once, after the last refresh);
 7. peak RSS (read here, before the baseline graph is built: the service never builds it);
 8. baseline: ``osmnx.routing.shortest_path`` (networkx Dijkstra on a MultiDiGraph) on the
    same graph and weights, node to node; speedup = baseline p50 / CCH node-to-node p50.
@@ -211,6 +212,7 @@ def _bench_one(name: str, path: str, opts: dict[str, Any]) -> dict[str, Any]:
     # -- risk refresh for growing report counts; report-to-route after the second -------
     stored = 0
     out["refresh"] = {}
+    out["e2e"] = {}
     for target in opts["report_counts"]:
         rows = _report_rows(graph, target - stored, rng, NOW)
         with db.session() as s:
@@ -228,7 +230,7 @@ def _bench_one(name: str, path: str, opts: dict[str, Any]) -> dict[str, Any]:
             r2r = _report_to_route(graph, runtime, client, route, reporter, rng, opts)
             out["r2r"], out["r2r_fresh"] = [t for t, _ in r2r], [f for _, f in r2r]
             out["r2r_routing_s"] = _pct(routing_s[1:], 50)
-        # -- end to end (with r2r_at reports stored) ---------------------------------
+        # -- end to end, at this many stored reports ---------------------------------
         for alts, n in ((0, opts["e2e"]), (2, opts["e2e_alt"])):
             lat_s: list[float] = []
             bad = 0
@@ -242,23 +244,25 @@ def _bench_one(name: str, path: str, opts: dict[str, Any]) -> dict[str, Any]:
                     lat_s.append(dt)
                 else:
                     bad += 1
-            out[f"e2e{alts}"] = (_pct(lat_s, 50) * 1e3, _pct(lat_s, 95) * 1e3, len(lat_s), bad)
+            out["e2e"][(alts, target)] = (
+                _pct(lat_s, 50) * 1e3, _pct(lat_s, 95) * 1e3, len(lat_s), bad
+            )  # fmt: skip
 
-        # -- core queries on the balanced metric ------------------------------------
-        engine = routing.engine
-        level = routing.cost_model.quantise(0.5)
-        pairs = [
-            (_Snap(int(rng.integers(graph.edge_count)), float(rng.uniform())),
-             _Snap(int(rng.integers(graph.edge_count)), float(rng.uniform())))
-            for _ in range(opts["queries"])
-        ]  # fmt: skip
-        core: list[float] = []
-        for so, sd in pairs:
-            t0 = time.perf_counter()
-            engine.route(level, so, sd)
-            core.append(time.perf_counter() - t0)
-        out["core_p50_ms"] = _pct(core, 50) * 1e3
-        out["core_p95_ms"] = _pct(core, 95) * 1e3
+    # -- core queries on the balanced metric (risk weights of the last refresh) ------------
+    engine = routing.engine
+    level = routing.cost_model.quantise(0.5)
+    pairs = [
+        (_Snap(int(rng.integers(graph.edge_count)), float(rng.uniform())),
+         _Snap(int(rng.integers(graph.edge_count)), float(rng.uniform())))
+        for _ in range(opts["queries"])
+    ]  # fmt: skip
+    core: list[float] = []
+    for so, sd in pairs:
+        t0 = time.perf_counter()
+        engine.route(level, so, sd)
+        core.append(time.perf_counter() - t0)
+    out["core_p50_ms"] = _pct(core, 50) * 1e3
+    out["core_p95_ms"] = _pct(core, 95) * 1e3
 
     out["rss_end_mb"] = _rss_mb()
     out["peak_mb"] = _peak_mb()
@@ -463,9 +467,6 @@ def main(argv: list[str] | None = None) -> int:
     def get(key: str, fmt: str) -> Callable[[dict[str, Any]], str]:
         return lambda r: _fmt(r.get(key), fmt)
 
-    def pair(key: str, i: int, fmt: str) -> Callable[[dict[str, Any]], str]:
-        return lambda r: _fmt(r[key][i] if key in r else None, fmt)
-
     print("\n### Core queries and baseline\n")
     print(
         _table(
@@ -492,16 +493,30 @@ def main(argv: list[str] | None = None) -> int:
             ],
         )
     )
-    print("\n### POST /v1/routes end to end, report-to-route, memory\n")
+    counts = sorted({c for r in rows for c in r.get("refresh", {})})
+
+    def e2e(alts: int, count: int) -> Callable[[dict[str, Any]], str]:
+        def cell(r: dict[str, Any]) -> str:
+            got = r.get("e2e", {}).get((alts, count))
+            return "-" if got is None else f"{got[0]:.1f} / {got[1]:.1f}"
+
+        return cell
+
+    print("\n### POST /v1/routes end to end, p50 / p95 ms, by reports stored\n")
+    print(
+        _table(
+            rows,
+            [("graph", get("graph", "{}"))]
+            + [(f"alt=0, {c:,} reports", e2e(0, c)) for c in counts]
+            + [(f"alt=2, {c:,} reports", e2e(2, c)) for c in counts],
+        )
+    )
+    print("\n### Report-to-route and memory\n")
     print(
         _table(
             rows,
             [
                 ("graph", get("graph", "{}")),
-                ("alt=0 p50 ms", pair("e2e0", 0, "{:.1f}")),
-                ("alt=0 p95 ms", pair("e2e0", 1, "{:.1f}")),
-                ("alt=2 p50 ms", pair("e2e2", 0, "{:.1f}")),
-                ("alt=2 p95 ms", pair("e2e2", 1, "{:.1f}")),
                 ("report-to-route p50 s", lambda r: _fmt(_pct(r.get("r2r", []), 50), "{:.2f}")),
                 ("report-to-route max s", lambda r: _fmt(max(r.get("r2r") or [np.nan]), "{:.2f}")),
                 (
@@ -516,7 +531,6 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     print("\n### Risk refresh (RiskState.refresh_now: compute + routing metrics)\n")
-    counts = sorted({c for r in rows for c in r.get("refresh", {})})
     cols: list[tuple[str, Callable[[dict[str, Any]], str]]] = [("graph", get("graph", "{}"))]
     for c in counts:
         for i, label in ((0, "total"), (1, "compute"), (2, "routing")):
@@ -525,9 +539,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         "\nreport-to-route: with "
         f"{base_opts['r2r_at']:,} reports stored, background refresher on, fixed clock; "
-        f"e2e and core queries: random points on the graph, {base_opts['r2r_at']:,} reports "
-        "stored (non-200 answers excluded: "
-        + ", ".join(f"{r['graph']} {r['e2e0'][3] + r['e2e2'][3]}" for r in rows if "e2e0" in r)
+        "e2e and core queries: random points on the graph (non-200 answers excluded: "
+        + ", ".join(f"{r['graph']} {sum(v[3] for v in r.get('e2e', {}).values())}" for r in rows)
         + "). osmnx baseline at 1M: "
         + ("run" if a.baseline_1m else "skipped by default (--baseline-1m)")
         + f". Total bench time {time.perf_counter() - started:.0f} s."

@@ -180,6 +180,24 @@ def test_pareto_set_has_no_dominated_route(seed, share) -> None:
     assert min(p.exposure for p in pts) <= safest + 1e-9
 
 
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 10_000), st.floats(0.0, 0.6), st.sampled_from([0.0, 0.5, 0.9, 1.0]))
+def test_pareto_sweep_that_skips_levels_finds_the_exhaustive_front(seed, share, alpha) -> None:
+    """Levels between two with the same path are skipped; the front is that of all levels."""
+    g = grid_graph(8, 8, seed=seed % 7)
+    risk = _risk(g, seed, share)
+    st_ = RoutingState(g, risk)
+    o, d = _corner_snaps(g)
+    plan = plan_routes(st_, g, risk, o, d, risk_aversion=alpha, pareto=True)
+    every = {}
+    for lv in st_.cost_model.levels:
+        s = plan_routes(st_, g, risk, o, d, risk_aversion=lv).routes[0].summary
+        every[(round(s.duration_s, 6), round(s.exposure, 6))] = s
+    front = {a for a in every if not any(b[0] <= a[0] and b[1] <= a[1] and b != a for b in every)}
+    got = {(round(p.duration_s, 6), round(p.exposure, 6)) for p in plan.pareto}
+    assert got == front
+
+
 def test_refresh_with_few_changed_edges_equals_a_fresh_state() -> None:
     g = grid_graph(10, 10, seed=2)
     base = _risk(g, 3)

@@ -430,11 +430,22 @@ def _plan(
         ]  # fmt: skip
         rank_of = {r.summary.path.key: r.rank for r in routes}
         seen = set(rank_of)
-        for lv in state.cost_model.levels:
-            if lv == level:
+        # The cost is linear in lambda, so a path optimal at two levels is optimal at every
+        # level between them: the end levels first, then a level only when the paths at
+        # its nearest known neighbours differ.
+        path_at: dict[float, bytes] = {level: routes[0].summary.path.key}
+        levels = state.cost_model.levels
+        for lv in [levels[0], levels[-1], *levels[1:-1]]:
+            if lv in path_at:
+                continue
+            below = [k for k in path_at if k < lv]
+            above = [k for k in path_at if k > lv]
+            if below and above and path_at[max(below)] == path_at[min(above)]:
+                path_at[lv] = path_at[max(below)]
                 continue
             path = _route_legs(state, risk_view, key_for(lv), points, forbidden)
             arrays = path.path_arrays()
+            path_at[lv] = arrays.key
             if arrays.key in seen:
                 continue
             seen.add(arrays.key)
