@@ -49,9 +49,9 @@ def risk_document(
         "high_risk_distance_m": _r(summary.high_risk_distance_m),
         "hotspots": [
             {
-                "from_m": _r(h.from_m),
-                "to_m": _r(h.to_m),
-                "risk": _r(h.risk_per_km, 4),
+                "from_m": round(h.from_m, 1),
+                "to_m": round(h.to_m, 1),
+                "risk": round(h.risk_per_km, 4),
                 "street": h.street,
                 "reports": list(h.report_ids),
             }
@@ -145,9 +145,10 @@ def routes_document(runtime: Any, result: svc.RoutesResult) -> dict[str, Any]:
                 "steps": [
                     {
                         "street": step.street,
-                        "distance_m": _r(step.distance_m),
-                        "duration_s": _r(step.duration_s),
-                        "risk": _r(step.risk_per_km, 4),
+                        # plain floats already: round() directly (hundreds per route)
+                        "distance_m": round(step.distance_m, 1),
+                        "duration_s": round(step.duration_s, 1),
+                        "risk": round(step.risk_per_km, 4),
                     }
                     for step in summary.steps
                 ],
