@@ -9,8 +9,9 @@ Origin and destination on the same edge are joined directly when the destination
 ahead.
 
 :class:`CCHEngine` wraps ``routingkit_cch`` (Customizable Contraction Hierarchies). The
-contraction order (inertial flow on node coordinates) and the CCH are built once per graph;
-each weight vector is a *metric*, customised in ~0.2 s per 360k arcs, and answered in
+contraction order (inertial flow on node coordinates, stored in the graph cache: see
+:mod:`corridors.graph.order`) and the CCH are built once per graph; each weight vector is
+a *metric*, customised in ~0.2 s per 360k arcs (~15-20 s at 1M nodes), and answered in
 ~0.3 ms per query at 100k nodes (see ``bench/routing.py``). Weights are unsigned 31-bit
 integers: float weights are multiplied by a power-of-ten ``scale`` chosen so that no simple
 path can reach RoutingKit's infinity (see :func:`integer_weights`); impassable edges get
@@ -318,6 +319,7 @@ def _build_cch(graph: RoadGraph) -> rk.CCH:
         cached = _CCH_CACHE.get(graph)
         if cached is not None:
             return cached
+        tune_allocator()
         order = contraction_order(graph)
         release_free_memory()  # the ordering's temporaries, before the CCH's peak
         tail = np.ascontiguousarray(graph.edge_tail, dtype=np.uint32)
@@ -327,6 +329,45 @@ def _build_cch(graph: RoadGraph) -> rk.CCH:
         _CCH_CACHE[graph] = cch
     release_free_memory()
     return cch
+
+
+#: glibc ``mallopt`` parameters.
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+#: Blocks at least this large get a mapping of their own, unmapped when freed: per-edge
+#: vectors (27 MB of float64 at 3.4M edges) then never stay behind as heap fragments.
+#: Smaller blocks, such as a query's per-node labels (4 MB each at 1M nodes), stay in the
+#: heap and are reused without page faults.
+MMAP_THRESHOLD_BYTES = 8 * 2**20
+#: Free memory kept at the top of the heap before glibc trims it (the query labels above
+#: are freed and reallocated by every query).
+TRIM_THRESHOLD_BYTES = 128 * 2**20
+_ALLOCATOR_TUNED = False
+
+
+def tune_allocator() -> bool:
+    """Make glibc return freed large blocks to the OS at once (no-op elsewhere; idempotent).
+
+    By default glibc raises its mmap threshold up to 32 MB as large blocks are freed, so
+    later per-edge temporaries (8-32 MB) are carved out of the heap and leave fragments
+    that RSS keeps counting: at 1M nodes ~400 MB after a few risk refreshes, and ~100 MB
+    more at the peak of the CCH build. A fixed threshold of :data:`MMAP_THRESHOLD_BYTES`
+    maps each such block separately. Process-wide; called before the first large
+    allocations of the routing core (CCH build, service runtime).
+
+    Returns
+    -------
+    bool
+        Whether the allocator was tuned (False off glibc).
+    """
+    global _ALLOCATOR_TUNED
+    if _LIBC is None:
+        return False
+    if not _ALLOCATOR_TUNED:
+        _LIBC.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+        _LIBC.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
+        _ALLOCATOR_TUNED = True
+    return True
 
 
 def release_free_memory() -> None:
@@ -344,6 +385,7 @@ def _load_libc() -> ctypes.CDLL | None:
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         libc.malloc_trim  # noqa: B018 - probe: glibc only
+        libc.mallopt  # noqa: B018
     except (OSError, AttributeError):
         return None
     return libc
@@ -363,9 +405,11 @@ class CCHEngine:
     Notes
     -----
     Thread-safe: one lock serialises queries and customisations (the extension forbids
-    queries during customisation). Building the contraction order takes ~3 s per 100k
-    nodes (~70 s at 1M); it is done once per graph object: engines on the same graph
-    share it.
+    queries during customisation). The CCH is built once per graph object (engines on the
+    same graph share it): ~5 s and ~720 MB at 1M nodes (a 1000 x 1000 synthetic grid,
+    ~1.4 GB at the peak of the build), plus ~90 s to order the nodes when the graph cache
+    holds no order. Each metric adds ~290 MB there (two 32-bit weights per CCH arc, plus
+    the float weights).
     """
 
     def __init__(self, graph: RoadGraph) -> None:

@@ -16,7 +16,7 @@ from corridors.escort import EscortPolicy, load_policy
 from corridors.graph.model import RoadGraph
 from corridors.graph.snap import EdgeSnapper, service_area_contains
 from corridors.risk.config import load_risk_model
-from corridors.routing.engine import release_free_memory
+from corridors.routing.engine import release_free_memory, tune_allocator
 from corridors.services.clock import Clock, utc_now
 from corridors.services.corridors import CorridorWatcher
 from corridors.services.events import EventBus
@@ -55,6 +55,7 @@ class Runtime:
         *,
         clock: Clock = utc_now,
     ) -> None:
+        tune_allocator()  # before the indexes and metrics are built (see its docstring)
         self.settings = settings
         self.db = db
         self.graph = graph
@@ -91,6 +92,7 @@ class Runtime:
     def open(cls, settings: Settings, *, clock: Clock = utc_now) -> Runtime:
         """Load the serving graph, open and migrate the database."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        tune_allocator()
         graph = load_serving_graph(settings, now=clock())
         db = Database(settings.resolved_database_url)
         db.migrate()
