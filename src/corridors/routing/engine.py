@@ -682,7 +682,7 @@ class CCHEngine:
             return path
         # Check the zero-length end pieces too: starting at the head of a forbidden
         # edge still counts as using it (as in the reference engine).
-        if not any(bool(forbidden[e]) for e in raw):
+        if not any(bool(forbidden[p.edge]) for p in raw):
             return path
         banned = np.flatnonzero(forbidden & np.isfinite(m.weights))
         self._partial_update(m.metric, dict.fromkeys(banned.tolist(), INF_WEIGHT))
@@ -740,8 +740,9 @@ class CCHEngine:
         origin: EdgePosition | int,
         destination: EdgePosition | int,
         forbidden: BoolArray | None = None,
-    ) -> tuple[EdgePath | None, list[int]]:
-        """Cheapest path between points on edges or nodes (``int``), lock held."""
+    ) -> tuple[EdgePath | None, tuple[Piece, ...]]:
+        """Cheapest path between points on edges or nodes (``int``), lock held; also the
+        pieces before empty end pieces are dropped (they count for ``forbidden``)."""
         sources = self._sources(m, origin, forbidden)
         targets = self._targets(m, destination, forbidden)
         best: tuple[int, tuple[Piece, ...]] | None = None
@@ -776,12 +777,12 @@ class CCHEngine:
                 last = (Piece(de, 0.0, df),) if de >= 0 else ()
                 best = (int(distance), (*first, *map(Piece, arcs), *last))
         if best is None:
-            return None, []
+            return None, ()
         raw = best[1]
         pieces = _drop_empty(raw)
         arrays = _arrays_of(pieces)
         path_cost_w = float(np.sum(m.weights[arrays.edges] * arrays.length_shares))
-        return EdgePath(pieces, path_cost_w, arrays), [p.edge for p in raw]
+        return EdgePath(pieces, path_cost_w, arrays), raw
 
 
 def _arrays_of(pieces: tuple[Piece, ...]) -> PathArrays:
