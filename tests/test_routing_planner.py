@@ -228,3 +228,31 @@ def test_large_graphs_get_fewer_levels() -> None:
     assert model.for_graph(1_000_000).levels == (0.5, 1.0)
     assert model.for_graph(1_000_000).quantise(0.0) == 0.5
     assert CostModel(levels_by_size=None).for_graph(10**7).levels == model.levels
+
+
+def test_via_sample_is_inside_the_detour_ellipse_and_misses_none_when_small() -> None:
+    from corridors.graph.synthetic import synthetic_city
+    from corridors.routing import alternatives as alt
+
+    g = synthetic_city(60, 60, seed=3)
+    proj = g.projection
+    x, y = proj.to_xy(g.node_lon, g.node_lat)
+    rng = np.random.default_rng(7)
+    for _ in range(5):
+        o, d = (
+            Snap(int(rng.integers(g.edge_count)), 0.5),
+            Snap(int(rng.integers(g.edge_count)), 0.5),
+        )
+        s, t = int(g.edge_head[o.edge]), int(g.edge_tail[d.edge])
+        reach = 1.4 * max(float(np.hypot(x[t] - x[s], y[t] - y[s])), alt.MIN_SPAN_M)
+        inside = set(
+            np.flatnonzero(
+                np.hypot(x - x[s], y - y[s]) + np.hypot(x - x[t], y - y[t]) <= reach
+            ).tolist()
+        )
+        got = alt._via_sample(g, o, d, 1.4)
+        assert set(got.tolist()) <= inside
+        if len(inside) <= alt.VIA_SAMPLE:
+            assert set(got.tolist()) == inside
+        else:
+            assert alt.VIA_SAMPLE / 4 <= got.shape[0] <= 2 * alt.VIA_SAMPLE

@@ -174,15 +174,23 @@ def _via_sample(
         graph.node_lon[graph.edge_tail[destination.edge]],
         graph.node_lat[graph.edge_tail[destination.edge]],
     )
-    x, y = proj.to_xy(graph.node_lon, graph.node_lat)
     reach_m = max_stretch * max(float(np.hypot(tx - sx, ty - sy)), MIN_SPAN_M)
+    # The ellipse lies in the circle of radius reach/2 about the midpoint: compare degrees
+    # first, project only the nodes in that square.
+    mx, my, half = (sx + tx) / 2, (sy + ty) / 2, reach_m / 2
+    (lon_lo, lon_hi), (lat_lo, lat_hi) = proj.to_lonlat(
+        np.array([mx - half, mx + half]), np.array([my - half, my + half])
+    )
+    lon, lat = graph.node_lon, graph.node_lat
+    near = np.flatnonzero((lon >= lon_lo) & (lon <= lon_hi) & (lat >= lat_lo) & (lat <= lat_hi))
+    x, y = proj.to_xy(lon[near], lat[near])
     inside = np.hypot(x - sx, y - sy) + np.hypot(x - tx, y - ty) <= reach_m
-    nodes = np.flatnonzero(inside)
+    nodes = near[inside]
     if nodes.shape[0] <= VIA_SAMPLE:
-        return nodes
+        return np.asarray(nodes, dtype=np.int64)
     cell_m = reach_m / math.sqrt(VIA_SAMPLE)
-    cx = np.floor(x[nodes] / cell_m).astype(np.int64)
-    cy = np.floor(y[nodes] / cell_m).astype(np.int64)
+    cx = np.floor(x[inside] / cell_m).astype(np.int64)
+    cy = np.floor(y[inside] / cell_m).astype(np.int64)
     _, first = np.unique(cx * 1_000_003 + cy, return_index=True)
     return np.asarray(nodes[np.sort(first)], dtype=np.int64)
 
