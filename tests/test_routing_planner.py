@@ -238,11 +238,13 @@ def test_via_sample_is_inside_the_detour_ellipse_and_misses_none_when_small() ->
     proj = g.projection
     x, y = proj.to_xy(g.node_lon, g.node_lat)
     rng = np.random.default_rng(7)
-    for _ in range(5):
-        o, d = (
-            Snap(int(rng.integers(g.edge_count)), 0.5),
-            Snap(int(rng.integers(g.edge_count)), 0.5),
-        )
+    pairs = [
+        (Snap(int(rng.integers(g.edge_count)), 0.5), Snap(int(rng.integers(g.edge_count)), 0.5))
+        for _ in range(5)
+    ]
+    pairs.append((Snap(100, 0.1), Snap(100, 0.9)))  # a short trip: every node in the ellipse
+    small = 0
+    for o, d in pairs:
         s, t = int(g.edge_head[o.edge]), int(g.edge_tail[d.edge])
         reach = 1.4 * max(float(np.hypot(x[t] - x[s], y[t] - y[s])), alt.MIN_SPAN_M)
         inside = set(
@@ -253,6 +255,8 @@ def test_via_sample_is_inside_the_detour_ellipse_and_misses_none_when_small() ->
         got = alt._via_sample(g, o, d, 1.4)
         assert set(got.tolist()) <= inside
         if len(inside) <= alt.VIA_SAMPLE:
+            small += 1
             assert set(got.tolist()) == inside
         else:
             assert alt.VIA_SAMPLE / 4 <= got.shape[0] <= 2 * alt.VIA_SAMPLE
+    assert small >= 1
