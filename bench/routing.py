@@ -17,9 +17,11 @@ then benchmarked in a fresh subprocess that loads it, as the service does, so pe
 3. risk refresh: 1k, 10k then 100k random reports are bulk-inserted through the store and
    :meth:`RiskState.refresh_now` is timed, split into the risk field compute
    (``RiskEngine.compute``) and the routing metric update (``RoutingState.refresh``);
-4. report-to-route (after the 10k refresh, background refresher started): time from a
-   ``POST /v1/reports`` returning 201 to a ``POST /v1/routes`` answer that reflects it
-   (exposure up on a route through the report), i.e. ``wait_fresh`` + route;
+4. report-to-route (after the 10k refresh, or ``--r2r-at``; background refresher started):
+   time from a ``POST /v1/reports`` returning 201 to a ``POST /v1/routes`` answer that
+   reflects it (exposure up on a route through the report), i.e. ``wait_fresh`` + route;
+   with ``--r2r-during-full`` each report is posted at a random moment of a full refresh
+   (``refresh_now`` started just before, in another thread);
 5. ``POST /v1/routes`` end to end p50/p95 between random points of the graph, with
    ``alternatives=0`` and ``alternatives=2``, after each refresh (1k, 10k, 100k reports
    stored: more reports make more hotspots to explain and more escort work);
@@ -41,6 +43,7 @@ import multiprocessing as mp
 import resource
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -227,7 +230,7 @@ def _bench_one(name: str, path: str, opts: dict[str, Any]) -> dict[str, Any]:
         out["refresh"][target] = (total, compute_s[-1], routing_s[-1], field.reports_considered)
         print(f"  {name}: refresh {target} reports {total:.2f}s", file=sys.stderr, flush=True)
         if target == opts["r2r_at"]:
-            r2r = _report_to_route(graph, runtime, client, route, reporter, rng, opts)
+            r2r = _report_to_route(graph, runtime, client, route, reporter, rng, opts, total)
             out["r2r"], out["r2r_fresh"] = [t for t, _ in r2r], [f for _, f in r2r]
             out["r2r_routing_s"] = _pct(routing_s[1:], 50)
         # -- end to end, at this many stored reports ---------------------------------
@@ -291,11 +294,14 @@ def _report_to_route(
     reporter: str,
     rng: np.random.Generator,
     opts: dict[str, Any],
+    full_s: float,
 ) -> list[tuple[float, float]]:
     """``(to route, to fresh)`` seconds from a report's 201, per trial (background refresh).
 
     "to fresh" is until ``wait_fresh`` returns (the risk field and metrics include it), "to
     route" until a ``POST /v1/routes`` answer shows it (exposure up on a route through it).
+    With ``opts["r2r_during_full"]`` a full refresh (``full_s`` long when alone) is started
+    before each report, which is posted a random part of ``full_s`` later.
     """
     runtime.start()
     out: list[tuple[float, float]] = []
@@ -321,6 +327,10 @@ def _report_to_route(
             "source_reliability": "A",
             "credibility": 1,
         }
+        full = threading.Thread(target=runtime.risk.refresh_now)
+        if opts["r2r_during_full"]:
+            full.start()
+            time.sleep(float(rng.uniform(0.0, full_s)))
         posted = client.post("/v1/reports", json=body, headers={"X-API-Key": reporter})
         t0 = time.perf_counter()
         if posted.status_code != 201:
@@ -333,6 +343,8 @@ def _report_to_route(
             exposure = after.json()["routes"][0]["risk"]["exposure"]
             if exposure > first["risk"]["exposure"]:
                 out.append((dt, fresh))
+        if full.is_alive():
+            full.join()
     runtime.risk.stop()
     return out
 
@@ -415,6 +427,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="a 10k-node city, fewer reports/queries")
     p.add_argument("--graphs", nargs="*", help="subset of: real 10k 100k 1M")
     p.add_argument("--baseline-1m", action="store_true", help="run the osmnx baseline at 1M")
+    p.add_argument("--r2r-at", type=int, default=10_000, help="reports stored for report-to-route")
+    p.add_argument(
+        "--r2r-during-full",
+        action="store_true",
+        help="post each report-to-route report while a full refresh runs",
+    )
     a = p.parse_args(argv)
     if a.graphs:
         names = a.graphs
@@ -427,7 +445,8 @@ def main(argv: list[str] | None = None) -> int:
         names.remove("real")
     base_opts: dict[str, Any] = {
         "report_counts": [1000, 10_000] if a.quick else [1000, 10_000, 100_000],
-        "r2r_at": 10_000,
+        "r2r_at": a.r2r_at,
+        "r2r_during_full": a.r2r_during_full,
         "r2r_trials": 3 if a.quick else 5,
         "e2e": 50 if a.quick else 200,
         "e2e_alt": 20 if a.quick else 50,
@@ -538,8 +557,9 @@ def main(argv: list[str] | None = None) -> int:
     print(_table(rows, cols))
     print(
         "\nreport-to-route: with "
-        f"{base_opts['r2r_at']:,} reports stored, background refresher on, fixed clock; "
-        "e2e and core queries: random points on the graph (non-200 answers excluded: "
+        f"{base_opts['r2r_at']:,} reports stored, background refresher on, fixed clock"
+        + (", each report posted during a full refresh; " if a.r2r_during_full else "; ")
+        + "e2e and core queries: random points on the graph (non-200 answers excluded: "
         + ", ".join(f"{r['graph']} {sum(v[3] for v in r.get('e2e', {}).values())}" for r in rows)
         + "). osmnx baseline at 1M: "
         + ("run" if a.baseline_1m else "skipped by default (--baseline-1m)")

@@ -1,18 +1,21 @@
-"""RiskState refreshes: an incremental refresh (reports or zones changed) equals a full
-compute of the store, metrics included; later departures derived from the base field equal a
-full compute at that instant; changes read after the base instant count as of it."""
+"""RiskState refreshes, on both engines: an incremental refresh (reports or zones changed)
+equals a full compute of the store, metrics included, and reads only what changed; a report
+committed late is not missed; a full refresh lets incremental refreshes through while it
+computes and takes in what they applied; later departures derived from the base field equal
+a full compute at that instant; changes read after the base instant count as of it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 import pytest
 import shapely
 from shapely.geometry import box
+from sqlalchemy.orm import Session
 
 from corridors.config import SHIPPED_DATA_DIR
 from corridors.domain import Category, Incident, ReportStatus, Zone, ZoneKind
@@ -26,6 +29,7 @@ from corridors.services.reports import incidents_for_risk
 from corridors.services.risk_state import RiskState
 from corridors.services.zones import active_zones
 from corridors.store import Database, ReportRepository, ReportRow, ZoneRepository, ZoneRow
+from corridors.store.changes import ChangeHorizon
 
 CFG = load_risk_model(SHIPPED_DATA_DIR / "risk-model.toml")
 # 14:00 UTC: daytime in Port-au-Prince.
@@ -46,11 +50,9 @@ def graph() -> RoadGraph:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'r.sqlite3'}")
-    database.migrate()
-    yield database
-    database.dispose()
+def db(database: Database) -> Database:
+    """A migrated, empty database on each engine (conftest)."""
+    return database
 
 
 def _bounds(graph: RoadGraph) -> tuple[float, float, float, float]:
@@ -87,29 +89,31 @@ def _incidents(graph: RoadGraph, n: int, seed: int, prefix: str = "r") -> list[I
     ]
 
 
+def _row(i: Incident) -> ReportRow:
+    return ReportRow(
+        id=i.id,
+        occurred_at=i.occurred_at,
+        lon=i.lon,
+        lat=i.lat,
+        uncertainty_m=i.uncertainty_m,
+        category=i.category.value,
+        severity=i.severity,
+        fatalities=i.fatalities,
+        source_reliability=i.source_reliability,
+        credibility=i.credibility,
+        expires_at=i.expires_at,
+        status=ReportStatus(i.status).value,
+        created_at=AT,
+        created_by="test",
+        updated_at=AT,
+    )
+
+
 def _store(db: Database, incidents: list[Incident]) -> None:
     with db.session() as s:
         repo = ReportRepository(s)
         for i in incidents:
-            repo.add(
-                ReportRow(
-                    id=i.id,
-                    occurred_at=i.occurred_at,
-                    lon=i.lon,
-                    lat=i.lat,
-                    uncertainty_m=i.uncertainty_m,
-                    category=i.category.value,
-                    severity=i.severity,
-                    fatalities=i.fatalities,
-                    source_reliability=i.source_reliability,
-                    credibility=i.credibility,
-                    expires_at=i.expires_at,
-                    status=ReportStatus(i.status).value,
-                    created_at=AT,
-                    created_by="test",
-                    updated_at=AT,
-                )
-            )
+            repo.add(_row(i))
         s.commit()
 
 
@@ -342,6 +346,134 @@ def test_background_refresh_is_incremental_on_changes(
     finally:
         state.stop()
     _assert_same(state.field, _full(state, AT))
+
+
+def test_incremental_refresh_reads_only_what_changed(
+    graph: RoadGraph, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _store(db, _incidents(graph, 30, 15))
+    state = RiskState(graph, db, CFG, clock=Clock(), refresh_interval_s=3600.0)
+    full_reads: list[object] = []
+    changed: list[str] = []
+    read_all, read_since = ReportRepository.active_incidents, ReportRepository.changed_since
+
+    def counted_all(self: ReportRepository, at: datetime | None) -> list[Incident]:
+        full_reads.append(at)
+        return read_all(self, at)
+
+    def counted_since(self: ReportRepository, horizon: ChangeHorizon) -> list[Incident]:
+        found = read_since(self, horizon)
+        changed.extend(i.id for i in found)
+        return found
+
+    monkeypatch.setattr(ReportRepository, "active_incidents", counted_all)
+    monkeypatch.setattr(ReportRepository, "changed_since", counted_since)
+    _store(db, _incidents(graph, 2, 16, prefix="new"))
+    _set_status(db, "r1", ReportStatus.retracted)
+    field = state.apply_changes()
+    assert full_reads == []
+    assert sorted(changed) == ["new0", "new1", "r1"]
+    assert "new0" in field.report_ids
+    assert "r1" not in field.report_ids
+    _assert_same(field, _full(state, AT))  # (a full read of its own)
+    full_reads.clear()
+    state.refresh_now()
+    assert len(full_reads) == 1
+
+
+def test_a_report_committed_late_is_not_missed(graph: RoadGraph, db: Database) -> None:
+    """A report written before an incremental refresh and committed after it (on
+    PostgreSQL while a later writer committed first) is taken in by the next one."""
+    _store(db, _incidents(graph, 20, 11))
+    state = RiskState(graph, db, CFG, clock=Clock(), refresh_interval_s=3600.0)
+    late = Session(db.engine)
+    try:
+        ReportRepository(late).add(_row(_incidents(graph, 1, 17, prefix="late")[0]))
+        if not db.is_sqlite:  # SQLite: the late writer holds the only write lock
+            _store(db, _incidents(graph, 1, 18, prefix="early"))
+        field = state.apply_changes()
+        assert "late0" not in field.report_ids
+        assert db.is_sqlite or "early0" in field.report_ids
+        late.commit()
+    finally:
+        late.close()
+    field = state.apply_changes()
+    assert "late0" in field.report_ids
+    _assert_same(field, _full(state, AT))
+    _assert_metrics_match(state, field)
+
+
+def test_a_full_refresh_lets_incremental_refreshes_through(
+    graph: RoadGraph, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a full refresh reads and computes, changes are applied to the current field;
+    the full refresh then installs a field with every change stored until then."""
+    _store(db, _incidents(graph, 40, 12))
+    state = RiskState(graph, db, CFG, clock=Clock(), refresh_interval_s=3600.0)
+    computing, release = threading.Event(), threading.Event()
+    compute = state.engine.compute
+
+    def held(*args: object, **kw: object) -> RiskField:
+        field = compute(*args, **kw)  # type: ignore[arg-type]
+        if threading.current_thread().name == "full-refresh":
+            computing.set()
+            assert release.wait(120)
+        return field
+
+    monkeypatch.setattr(state.engine, "compute", held)
+    result: dict[str, RiskField] = {}
+    full = threading.Thread(
+        target=lambda: result.setdefault("field", state.refresh_now()), name="full-refresh"
+    )
+    full.start()
+    try:
+        assert computing.wait(120)
+        _store(db, _incidents(graph, 2, 13, prefix="during"))
+        _set_status(db, "r3", ReportStatus.retracted)
+        incremental = threading.Thread(target=state.apply_changes)
+        incremental.start()
+        incremental.join(60)
+        assert not incremental.is_alive(), "the incremental refresh waited for the full one"
+        assert "during0" in state.field.report_ids
+        assert "r3" not in state.field.report_ids
+        _assert_same(state.field, _full(state, AT))
+        _assert_metrics_match(state, state.field)
+        # Stored after that, before the full refresh installs its field: taken in too.
+        _store(db, _incidents(graph, 1, 14, prefix="late"))
+        _add_zone(db, graph, "nogo", "no_go")
+    finally:
+        release.set()
+        full.join(120)
+    field = result["field"]
+    assert field is state.field
+    assert {"during0", "during1", "late0"} <= field.report_ids
+    assert "r3" not in field.report_ids
+    assert field.edge_blocked.any()
+    _assert_same(field, _full(state, AT))
+    _assert_metrics_match(state, field)
+
+
+def test_background_full_refreshes_run_beside_incremental_ones(
+    graph: RoadGraph, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _store(db, _incidents(graph, 20, 19))
+    state = RiskState(graph, db, CFG, clock=Clock(), refresh_interval_s=0.05)
+    calls = _counting(monkeypatch, state)
+    state.start()
+    try:
+        _store(db, _incidents(graph, 1, 20, prefix="new"))
+        state.changed("reports")
+        assert state.wait_fresh(timeout_s=60)
+        assert "new0" in state.field.report_ids
+        deadline = time.monotonic() + 60
+        while calls["refresh_now"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        state.stop()
+    assert calls["refresh_now"] >= 2
+    assert calls["apply_changes"] >= 1
+    _assert_same(state.field, _full(state, AT))
+    _assert_metrics_match(state, state.field)
 
 
 def test_zones_compare_by_content(graph: RoadGraph) -> None:

@@ -32,7 +32,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from conftest import fresh_postgres
 from corridors.services.notifier import (
@@ -194,6 +194,15 @@ def test_sqlite_poller_tells_which_kinds_changed(tmp_path: Path) -> None:
             report.status = "retracted"
             report.updated_at = at + timedelta(minutes=1)
         assert poller.poll_once() == ["reports", "events"]
+        # A change that leaves the count and the newest ``updated_at`` alone (a writer's
+        # clock behind) is told all the same.
+        with writer.session() as s:
+            s.add(_report_row(2, at))
+        assert poller.poll_once() == ["reports"]
+        with writer.session() as s:
+            second = s.scalars(select(ReportRow).where(ReportRow.status == "active")).one()
+            second.status = "verified"
+        assert poller.poll_once() == ["reports"]
         # A commit that touches none of them (an audit row) hands nothing over.
         with writer.session() as s:
             s.add(AuditRow(at=at, key_name="k", action="x", object_type="report", object_id=None))

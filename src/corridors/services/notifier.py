@@ -18,9 +18,10 @@ SQLite
     polls ``PRAGMA data_version`` on a dedicated connection every
     :data:`SQLITE_POLL_S` seconds (it changes when any other connection commits) and,
     when it moved, compares a cheap signature of ``reports``, ``zones`` and ``events``
-    (row counts, newest ``updated_at``/``ended_at``, newest event id) to tell which kinds
-    changed. Writes of the polling process itself are seen too: the risk refresh is
-    coalesced and idempotent, so this costs at most one extra refresh.
+    (highest change stamp of reports and zones, which every write raises:
+    :mod:`corridors.store.changes`; newest event id) to tell which kinds changed. Writes
+    of the polling process itself are seen too: the risk refresh is coalesced and
+    idempotent, so this costs at most one extra refresh.
     :meth:`SqlitePoller.broadcast` does nothing. An in-memory database is one process by
     definition: :class:`NullNotifier`.
 
@@ -329,11 +330,11 @@ class SqlitePoller:
         Poll period, seconds.
     """
 
-    #: One row: a cheap fingerprint of each kind.
+    #: One row: a fingerprint of each kind (index lookups; on SQLite every insert or update
+    #: of a report or zone raises its table's highest stamp).
     _SIGNATURE_SQL = (
-        "SELECT (SELECT count(*) FROM reports), (SELECT max(updated_at) FROM reports),"
-        " (SELECT count(*) FROM zones), (SELECT count(ended_at) FROM zones),"
-        " (SELECT max(ended_at) FROM zones), (SELECT max(id) FROM events)"
+        "SELECT (SELECT max(change_seq) FROM reports), (SELECT max(change_seq) FROM zones),"
+        " (SELECT max(id) FROM events)"
     )
 
     def __init__(
@@ -391,7 +392,7 @@ class SqlitePoller:
 
     def _signatures(self, conn: sqlite3.Connection) -> dict[str, tuple[Any, ...]]:
         row = conn.execute(self._SIGNATURE_SQL).fetchone()
-        return {"reports": tuple(row[0:2]), "zones": tuple(row[2:5]), "events": (row[5],)}
+        return {"reports": (row[0],), "zones": (row[1],), "events": (row[2],)}
 
     def poll_once(self) -> list[str]:
         """Look once; hand the changed kinds to the handler and return them."""

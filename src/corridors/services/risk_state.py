@@ -1,15 +1,20 @@
 """The live risk picture of one process: risk field, routing metrics and their refresh.
 
-A background thread keeps the risk field and the routing metrics up to date:
+Two background threads keep the risk field and the routing metrics up to date:
 
-- every ``risk_refresh_s`` seconds, a *full refresh* recomputes the field from the store at
-  the current time (time decay) and re-customises the metrics: the *base* field;
 - when reports or zones change (bursts are coalesced), an *incremental refresh* reads the
-  store, finds the reports added, changed or removed and the zones changed since the base,
-  and applies them to the base at its instant (:meth:`RiskEngine.updated`,
-  :meth:`RiskEngine.with_zones`): only the segments those reports reach change, so the
-  metrics get partial updates. Milliseconds plus the store read and the metric updates,
-  where a full refresh costs a field compute and a full re-customisation of every metric.
+  rows the store stamped since its last read (:mod:`corridors.services.risk_inputs`, not
+  every stored report), works out the reports added, changed or removed and the zones
+  changed since the base field, and applies them to the base at its instant
+  (:meth:`RiskEngine.updated`, :meth:`RiskEngine.with_zones`): only the segments those
+  reports reach change, so the metrics get partial updates. Milliseconds plus the metric
+  updates, where a full refresh costs a full read, a field compute and a full
+  re-customisation of every metric;
+- every ``risk_refresh_s`` seconds, a *full refresh* reads the store and computes the field
+  at the current time (time decay): the new *base* field. The read and the compute run
+  outside the lock incremental refreshes take, so changes keep being applied meanwhile;
+  then, under it, what was stored since the full read is applied to the new base and the
+  metrics are re-customised.
 
 Requests for another instant (``depart_at`` in the past or future) get a field computed for
 that instant, cached for a short while; a later instant before any report occurs or zone
@@ -20,7 +25,6 @@ changes applied, in milliseconds.
 
 from __future__ import annotations
 
-import bisect
 import logging
 import math
 import threading
@@ -30,6 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+import numpy as np
 from prometheus_client import Gauge, Histogram
 
 from corridors.domain import Incident, Zone
@@ -40,8 +45,16 @@ from corridors.risk.engine import RiskEngine, RiskField
 from corridors.routing import CostModel, RoutingState
 from corridors.services.clock import Clock
 from corridors.services.reports import incidents_for_risk
+from corridors.services.risk_inputs import (
+    Delta,
+    FloatArray,
+    FullRead,
+    read_all,
+    read_delta,
+    times_of,
+)
 from corridors.services.zones import active_zones
-from corridors.store import Database, ZoneRepository, zone_to_domain
+from corridors.store import Database
 
 __all__ = ["RiskState"]
 
@@ -64,33 +77,6 @@ _ADHOC_CACHE_SIZE = 32
 #: Most reports added, changed or removed since the base field that an incremental refresh
 #: applies (an import, say); beyond, a full refresh takes over (it regroups the reports).
 _MAX_CHANGED_REPORTS = 2000
-
-
-@dataclass(frozen=True, eq=False)
-class _Inputs:
-    """What the risk field is made from, as read from the store at ``read_at``.
-
-    ``incidents`` are the counted candidates by id (dated up to the ingest tolerance after
-    ``read_at``); ``zones`` are in force at ``read_at`` or start later.
-    """
-
-    read_at: datetime
-    incidents: dict[str, Incident]
-    zones: tuple[Zone, ...]
-
-    def change_times(self) -> list[float]:
-        """Sorted instants (s since the epoch) where a report or zone starts or stops."""
-        times = [i.occurred_at.timestamp() for i in self.incidents.values()]
-        times += [
-            i.expires_at.timestamp() for i in self.incidents.values() if i.expires_at is not None
-        ]
-        times += [
-            t.timestamp()
-            for z in self.zones
-            for t in (z.valid_from, z.valid_until)
-            if t is not None
-        ]
-        return sorted(times)
 
 
 @dataclass(frozen=True, eq=False)
@@ -120,31 +106,48 @@ class _Picture:
     """The current field, the base field it derives from and what separates them.
 
     ``current`` is ``base`` with ``changes`` applied at the base's instant ``t`` as
-    ``applied`` (see :func:`_as_of`), standing for every instant from ``t`` to
-    ``read_at``, the last read of the store (the reports and zones stored by then count,
-    as of ``t``); ``times`` are the sorted change instants of that read.
+    ``applied`` (see :func:`_as_of`), standing for every instant from ``t`` to the last read
+    of the store ``delta.read_at`` (the reports and zones stored by then count, as of ``t``);
+    ``times`` are the sorted instants where a report changed since the base or a current
+    zone starts or stops (those of the base's reports are ``base_inputs.report_times``).
     """
 
     base: RiskField
-    base_inputs: _Inputs
-    read_at: datetime
+    base_inputs: FullRead
+    delta: Delta
     changes: _Changes
     applied: _Changes
     current: RiskField
-    times: list[float]
+    times: FloatArray
+
+    @property
+    def read_at(self) -> datetime:
+        """The last read of the store."""
+        return self.delta.read_at
 
     def changes_between(self, a: float, b: float) -> bool:
         """True when a report or zone starts or stops counting in ``(a, b]``."""
-        return bisect.bisect_right(self.times, b) > bisect.bisect_right(self.times, a)
+        return _any_between(self.base_inputs.report_times, a, b) or _any_between(self.times, a, b)
 
 
-def _changes(base: _Inputs, new: _Inputs) -> _Changes:
-    """Reports added, changed or removed and the zone set if it changed, ``base`` to ``new``."""
+def _any_between(times: FloatArray, a: float, b: float) -> bool:
+    """True when the sorted ``times`` hold one in ``(a, b]``."""
+    return bool(np.searchsorted(times, b, side="right") > np.searchsorted(times, a, side="right"))
+
+
+def _changes(base: FullRead, delta: Delta, zones: tuple[Zone, ...]) -> _Changes:
+    """Reports added, changed or removed since ``base`` and the zone set if it changed.
+
+    ``zones`` is the zone set after ``delta`` (:meth:`Delta.zones_with`).
+    """
     old = base.incidents
-    add = tuple(i for rid, i in new.incidents.items() if old.get(rid) != i)
-    remove = frozenset(rid for rid in old if rid not in new.incidents)
-    zones = None if _zone_keys(base.zones) == _zone_keys(new.zones) else new.zones
-    return _Changes(add, remove, zones)
+    add = sorted(
+        (i for rid, i in delta.incidents.items() if i is not None and old.get(rid) != i),
+        key=lambda i: (i.occurred_at, i.id),
+    )
+    remove = frozenset(rid for rid, i in delta.incidents.items() if i is None and rid in old)
+    same_zones = _zone_keys(base.zone_list) == _zone_keys(zones)
+    return _Changes(tuple(add), remove, None if same_zones else zones)
 
 
 def _zone_keys(zones: Sequence[Zone]) -> list[tuple[object, ...]]:
@@ -202,14 +205,17 @@ class RiskState:
         self._clock = clock
         self.refresh_interval_s = refresh_interval_s
         self.engine = RiskEngine(graph, config)
-        self._picture = self._full(self._read(self._now()))
+        self._picture = self._full_picture(self._now())
         self.routing = RoutingState(
             graph,
             self._picture.current,
             cost_model=CostModel.from_high_risk(config.levels.high),
             high_risk_per_km=config.levels.high,
         )
+        # Held while the current picture and the metrics change; a full refresh holds the
+        # second one throughout (one at a time) and the first only to install its result.
         self._refresh_lock = threading.Lock()
+        self._full_lock = threading.Lock()
         self._generation = 0
         self._done_generation = 0
         self._cond = threading.Condition()
@@ -220,7 +226,7 @@ class RiskState:
         # Later instants derived from the current picture (base projected, changes applied).
         self._derived: OrderedDict[datetime, RiskField] = OrderedDict()
         self._derived_source: _Picture | None = None
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._listeners: list[Callable[[RiskField], None]] = []
 
     def _now(self) -> datetime:
@@ -311,25 +317,42 @@ class RiskState:
         return field
 
     # -- reading and computing --------------------------------------------------------------
-    def _read(self, now: datetime) -> _Inputs:
-        """The reports and zones of the store that count at ``now`` or later.
+    def _full_picture(self, now: datetime) -> _Picture:
+        """A full read of the store at ``now`` and the base field computed from it.
 
-        Reports dated up to the ingest tolerance after ``now`` (stored before the next
-        refresh) and zones starting after ``now`` are included, so that a projection forward
-        never skips them.
+        Reports dated after ``now`` (stored before the next refresh) and zones starting
+        after ``now`` are read too, so that a projection forward never skips them; the
+        engine ignores them at ``now``.
         """
-        incidents = incidents_for_risk(self.db, now + 2 * FUTURE_TOLERANCE)
-        with self.db.session() as s:
-            zones = tuple(zone_to_domain(z) for z in ZoneRepository(s).list(at=now))
-        return _Inputs(now, {i.id: i for i in incidents}, zones)
-
-    def _full(self, inputs: _Inputs) -> _Picture:
-        """A picture whose base is a full compute of ``inputs`` at their read instant."""
-        # The engine ignores the reports dated after ``at`` and the zones not in force.
-        at = inputs.read_at
-        field = self.engine.compute(list(inputs.incidents.values()), inputs.zones, at=at)
+        inputs = read_all(self.db, now)
+        field = self.engine.compute(list(inputs.incidents.values()), inputs.zone_list, at=now)
         none = _Changes()
-        return _Picture(field, inputs, at, none, none, field, inputs.change_times())
+        times = times_of((), inputs.zone_list)
+        return _Picture(field, inputs, Delta.empty(inputs), none, none, field, times)
+
+    def _advance(self, picture: _Picture, now: datetime) -> _Picture | None:
+        """``picture`` with what the store holds at ``now``, applied at its base instant.
+
+        Only the rows stored since ``picture``'s last read are read. The changes are
+        applied at the base field's instant (a report that occurred since counts as if it
+        occurred then; see :func:`_as_of`), so only the segments and edges they reach
+        change. ``None`` when a full refresh is due instead: the base is older than five
+        minutes (time decay) or too many reports changed.
+        """
+        t = picture.base.computed_at
+        if not timedelta(0) <= now - t <= _SAME_INSTANT:
+            return None
+        delta = read_delta(self.db, picture.delta, now)
+        zones = delta.zones_with(picture.base_inputs, now)
+        changes = _changes(picture.base_inputs, delta, zones)
+        if changes.count > _MAX_CHANGED_REPORTS:
+            return None
+        applied = _as_of(changes, t, now)
+        current = picture.current
+        if not applied.same_as(picture.applied):
+            current = self._apply(picture.base, applied)
+        times = times_of((i for i in delta.incidents.values() if i is not None), zones)
+        return _Picture(picture.base, picture.base_inputs, delta, changes, applied, current, times)
 
     def _compute(self, at: datetime) -> RiskField:
         """A field computed for ``at`` from the store (reports and zones as of ``at``)."""
@@ -338,49 +361,34 @@ class RiskState:
 
     # -- refreshes --------------------------------------------------------------------------
     def refresh_now(self) -> RiskField:
-        """Full refresh: recompute the field at the current time, update the routing metrics."""
-        with self._refresh_lock:
+        """Full refresh: recompute the field at the current time, update the routing metrics.
+
+        The store is read and the field computed without holding up incremental refreshes;
+        what was stored meanwhile is then applied to the new field, which is installed.
+        """
+        with self._full_lock:
             started = time.perf_counter()
-            picture = self._full(self._read(self._now()))
-            self._install(picture, "full", started)
+            fresh = self._full_picture(self._now())
+            with self._refresh_lock:
+                picture = self._advance(fresh, self._now())
+                if picture is None:  # a flood of changes meanwhile: start again, holding on
+                    picture = self._full_picture(self._now())
+                self._install(picture, "full", started)
         return picture.current
 
     def apply_changes(self) -> RiskField:
-        """Incremental refresh: take in what changed in the store since the base field.
+        """Incremental refresh: take in what the store holds since the last read.
 
-        The changes are applied at the base field's instant (a report that occurred since
-        counts as if it occurred then; see :func:`_as_of`), so only the segments and edges
-        they reach change. Falls back to :meth:`refresh_now` when the base is older than
-        five minutes (time decay is due) or too many reports changed.
+        Falls back to :meth:`refresh_now` when the base is older than five minutes (time
+        decay is due) or too many reports changed since it (see :meth:`_advance`).
         """
         with self._refresh_lock:
             started = time.perf_counter()
-            picture = self._picture
-            now = self._now()
-            t = picture.base.computed_at
-            inputs = self._read(now)
-            changes = _changes(picture.base_inputs, inputs)
-            if not timedelta(0) <= now - t <= _SAME_INSTANT or (
-                changes.count > _MAX_CHANGED_REPORTS
-            ):
-                picture = self._full(inputs)
-                self._install(picture, "full", started)
+            picture = self._advance(self._picture, self._now())
+            if picture is not None:
+                self._install(picture, "incremental", started)
                 return picture.current
-            applied = _as_of(changes, t, now)
-            current = picture.current
-            if not applied.same_as(picture.applied):
-                current = self._apply(picture.base, applied)
-            picture = _Picture(
-                picture.base,
-                picture.base_inputs,
-                inputs.read_at,
-                changes,
-                applied,
-                current,
-                inputs.change_times(),
-            )
-            self._install(picture, "incremental", started)
-        return picture.current
+        return self.refresh_now()
 
     def _install(self, picture: _Picture, mode: str, started: float) -> None:
         """Make ``picture`` current: routing metrics first, then the field, then listeners."""
@@ -419,42 +427,54 @@ class RiskState:
         return True
 
     def start(self) -> None:
-        """Start the background refresher thread."""
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._run, name="corridors-risk-refresh", daemon=True
-            )
-            self._thread.start()
+        """Start the background threads (incremental and full refreshes)."""
+        if not self._threads:
+            self._threads = [
+                threading.Thread(target=target, name=name, daemon=True)
+                for target, name in (
+                    (self._run_changes, "corridors-risk-refresh"),
+                    (self._run_full, "corridors-risk-full-refresh"),
+                )
+            ]
+            for thread in self._threads:
+                thread.start()
 
     def stop(self) -> None:
-        """Stop the background refresher thread."""
+        """Stop the background threads."""
         with self._cond:
             self._stop = True
             self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self._threads = []
 
-    def _run(self) -> None:
-        """Incremental refresh on changes, full refresh every ``refresh_interval_s``."""
-        due = time.monotonic() + self.refresh_interval_s
+    def _run_changes(self) -> None:
+        """Incremental refresh whenever reports or zones changed."""
         while True:
             with self._cond:
-                if self._generation == self._done_generation and not self._stop:
-                    self._cond.wait(max(0.0, due - time.monotonic()))
+                while self._generation == self._done_generation and not self._stop:
+                    self._cond.wait()
                 if self._stop:
                     return
                 target = self._generation
-                full = time.monotonic() >= due
             try:
-                if full:
-                    self.refresh_now()
-                else:
-                    self.apply_changes()
+                self.apply_changes()
             except Exception:  # keep serving the last good field; the log says why
                 log.exception("risk refresh failed; keeping the previous risk field")
-            if full:
-                due = time.monotonic() + self.refresh_interval_s
             with self._cond:
                 self._done_generation = max(self._done_generation, target)
                 self._cond.notify_all()
+
+    def _run_full(self) -> None:
+        """Full refresh every ``refresh_interval_s`` (time decay)."""
+        while True:
+            due = time.monotonic() + self.refresh_interval_s
+            with self._cond:
+                while not self._stop and (wait_s := due - time.monotonic()) > 0:
+                    self._cond.wait(wait_s)
+                if self._stop:
+                    return
+            try:
+                self.refresh_now()
+            except Exception:  # keep serving the last good field; the log says why
+                log.exception("full risk refresh failed; keeping the previous risk field")

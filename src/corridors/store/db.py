@@ -46,6 +46,9 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         # WAL makes NORMAL durable against application crashes; only an OS crash can
         # lose the last transactions.
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # Statement journals (every write to a table with a trigger: reports, zones) and
+        # sort spills in memory, not in temporary files (bulk inserts ran 2x slower).
+        cursor.execute("PRAGMA temp_store=MEMORY")
     finally:
         cursor.close()
 

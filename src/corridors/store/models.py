@@ -2,7 +2,9 @@
 
 Every time column is an aware UTC datetime (:class:`~corridors.store.types.UTCDateTime`).
 Identifiers are uuid4 strings, except the append-only audit log, which counts.
-Reports and zones are never deleted: reports are retracted, zones ended.
+Reports and zones are never deleted: reports are retracted, zones ended. Every insert or
+update of a report or zone stamps its ``change_seq`` (a database trigger, migration 0003), so
+a reader can fetch what changed since its last read (:mod:`corridors.store.changes`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
+    FetchedValue,
     Float,
     ForeignKey,
     Index,
@@ -74,6 +78,10 @@ class ReportRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_by: Mapped[str] = mapped_column(String(100))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: Set by the database on every insert and update (see :mod:`corridors.store.changes`).
+    change_seq: Mapped[int] = mapped_column(
+        BigInteger, server_default="0", server_onupdate=FetchedValue()
+    )
 
     __table_args__ = (
         # List order (newest first) and the risk query (occurred by `at`).
@@ -81,6 +89,7 @@ class ReportRow(Base):
         Index("ix_reports_status_occurred_at", "status", "occurred_at"),
         Index("ix_reports_category", "category"),
         Index("ix_reports_lon_lat", "lon", "lat"),
+        Index("ix_reports_change_seq", "change_seq"),
     )
 
 
@@ -99,8 +108,15 @@ class ZoneRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_by: Mapped[str] = mapped_column(String(100))
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Set by the database on every insert and update (see :mod:`corridors.store.changes`).
+    change_seq: Mapped[int] = mapped_column(
+        BigInteger, server_default="0", server_onupdate=FetchedValue()
+    )
 
-    __table_args__ = (Index("ix_zones_validity", "valid_from", "valid_until"),)
+    __table_args__ = (
+        Index("ix_zones_validity", "valid_from", "valid_until"),
+        Index("ix_zones_change_seq", "change_seq"),
+    )
 
 
 class ApiKeyRow(Base):

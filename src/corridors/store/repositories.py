@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from corridors.domain import Category, Incident, ReportStatus, Zone, ZoneKind
 from corridors.errors import InputError, NotFoundError
+from corridors.store.changes import ChangeHorizon, change_horizon
 from corridors.store.cursor import decode_cursor, encode_cursor
 from corridors.store.models import ApiKeyRow, AuditRow, IdempotencyRow, ReportRow, ZoneRow
 
@@ -201,44 +202,61 @@ class ReportRepository:
         """Number of stored reports (all statuses)."""
         return int(self.session.scalar(select(func.count()).select_from(ReportRow)) or 0)
 
-    def active_incidents(self, at: datetime) -> builtins.list[Incident]:
-        """Every non-retracted report that had occurred by ``at``, as domain incidents."""
-        cols = (
-            ReportRow.id,
-            ReportRow.occurred_at,
-            ReportRow.lon,
-            ReportRow.lat,
-            ReportRow.category,
-            ReportRow.severity,
-            ReportRow.uncertainty_m,
-            ReportRow.fatalities,
-            ReportRow.source_reliability,
-            ReportRow.credibility,
-            ReportRow.expires_at,
-            ReportRow.status,
-        )
-        stmt = (
-            select(*cols)
-            .where(ReportRow.status != ReportStatus.retracted.value, ReportRow.occurred_at <= at)
-            .order_by(ReportRow.occurred_at, ReportRow.id)
-        )
-        return [
-            Incident(
-                id=r.id,
-                occurred_at=r.occurred_at,
-                lon=r.lon,
-                lat=r.lat,
-                category=Category(r.category),
-                severity=r.severity,
-                uncertainty_m=r.uncertainty_m,
-                fatalities=r.fatalities,
-                source_reliability=r.source_reliability,
-                credibility=r.credibility,
-                expires_at=r.expires_at,
-                status=ReportStatus(r.status),
-            )
-            for r in self.session.execute(stmt)
-        ]
+    def active_incidents(self, at: datetime | None) -> builtins.list[Incident]:
+        """Every non-retracted report that had occurred by ``at`` (None: any date)."""
+        stmt = select(*_INCIDENT_COLUMNS).where(ReportRow.status != ReportStatus.retracted.value)
+        if at is not None:
+            stmt = stmt.where(ReportRow.occurred_at <= at)
+        stmt = stmt.order_by(ReportRow.occurred_at, ReportRow.id)
+        return [_incident(r) for r in self.session.execute(stmt)]
+
+    def change_horizon(self) -> ChangeHorizon:
+        """Where the next :meth:`changed_since` starts (see :mod:`corridors.store.changes`)."""
+        return change_horizon(self.session, ReportRow.change_seq)
+
+    def changed_since(self, horizon: ChangeHorizon) -> builtins.list[Incident]:
+        """Reports inserted or updated since ``horizon`` was taken, retracted ones included.
+
+        May also return a report committed between the horizon and the read it was taken
+        for (never misses one); ordered by id.
+        """
+        unseen = horizon.unseen(ReportRow.change_seq)
+        stmt = select(*_INCIDENT_COLUMNS).where(unseen).order_by(ReportRow.id)
+        return [_incident(r) for r in self.session.execute(stmt)]
+
+
+_INCIDENT_COLUMNS = (
+    ReportRow.id,
+    ReportRow.occurred_at,
+    ReportRow.lon,
+    ReportRow.lat,
+    ReportRow.category,
+    ReportRow.severity,
+    ReportRow.uncertainty_m,
+    ReportRow.fatalities,
+    ReportRow.source_reliability,
+    ReportRow.credibility,
+    ReportRow.expires_at,
+    ReportRow.status,
+)
+
+
+def _incident(r: Any) -> Incident:
+    """The domain incident of a row of :data:`_INCIDENT_COLUMNS`."""
+    return Incident(
+        id=r.id,
+        occurred_at=r.occurred_at,
+        lon=r.lon,
+        lat=r.lat,
+        category=Category(r.category),
+        severity=r.severity,
+        uncertainty_m=r.uncertainty_m,
+        fatalities=r.fatalities,
+        source_reliability=r.source_reliability,
+        credibility=r.credibility,
+        expires_at=r.expires_at,
+        status=ReportStatus(r.status),
+    )
 
 
 def zone_to_domain(row: ZoneRow) -> Zone:
@@ -321,6 +339,19 @@ class ZoneRepository:
             row.valid_until = at
         self.session.flush()
         return row
+
+    def change_horizon(self) -> ChangeHorizon:
+        """Where the next :meth:`changed_since` starts (see :mod:`corridors.store.changes`)."""
+        return change_horizon(self.session, ZoneRow.change_seq)
+
+    def changed_since(self, horizon: ChangeHorizon) -> builtins.list[ZoneRow]:
+        """Zones created or changed (ended) since ``horizon`` was taken.
+
+        May also return a zone committed between the horizon and the read it was taken for
+        (never misses one); ordered by id.
+        """
+        stmt = select(ZoneRow).where(horizon.unseen(ZoneRow.change_seq)).order_by(ZoneRow.id)
+        return list(self.session.scalars(stmt))
 
 
 class KeyRepository:
