@@ -485,3 +485,12 @@ def test_zones_compare_by_content(graph: RoadGraph) -> None:
         [replace(a, geometry=box(lon0, lat0, lon1, lat0 + (lat1 - lat0) / 2))]
     )
     assert risk_state._zone_keys([a]) != risk_state._zone_keys([replace(a, valid_until=AT)])
+
+
+def test_field_caches_are_bounded_by_bytes_on_large_graphs() -> None:
+    from corridors.services.risk_state import field_cache_size
+
+    assert field_cache_size(33_406) == 32  # a 10k-node city: the count bound
+    big = field_cache_size(3_368_949)  # 1M nodes: ~80 MB a field
+    assert 2 <= big <= 4
+    assert big * 3_368_949 * 24 <= 256 * 2**20

@@ -56,7 +56,7 @@ from corridors.services.risk_inputs import (
 from corridors.services.zones import active_zones
 from corridors.store import Database
 
-__all__ = ["RiskState"]
+__all__ = ["RiskState", "field_cache_size"]
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,17 @@ REPORTS_CONSIDERED = Gauge(
 #: A request within this of the current field's instant uses the current field; an
 #: incremental refresh applies changes to a base field at most this old.
 _SAME_INSTANT = timedelta(minutes=5)
-_ADHOC_CACHE_SIZE = 32
+#: Risk fields kept per cache (departure times, replays) at most, and the bytes they may
+#: take together: at 1M nodes (3.4M edges) a field holds ~80 MB of per-edge arrays, so
+#: a count alone would let a day of departure windows take gigabytes.
+_FIELD_CACHE_SIZE = 32
+_FIELD_CACHE_BYTES = 256 * 2**20
+#: Estimated bytes of one cached field per edge (risk, multiplier, segment risk).
+_FIELD_BYTES_PER_EDGE = 24
+#: The periodic full refresh runs at most this share of the time: after one that took
+#: ``d`` seconds, the next waits at least ``d / share`` (at 1M nodes a full refresh takes
+#: tens of seconds; back to back they would starve requests on a small machine).
+_FULL_REFRESH_MAX_SHARE = 0.1
 #: Most reports added, changed or removed since the base field that an incremental refresh
 #: applies (an import, say); beyond, a full refresh takes over (it regroups the reports).
 _MAX_CHANGED_REPORTS = 2000
@@ -173,6 +183,12 @@ def _as_of(changes: _Changes, t: datetime, read_at: datetime) -> _Changes:
     return _Changes(add, changes.remove, zones)
 
 
+def field_cache_size(edge_count: int) -> int:
+    """Fields a cache keeps for a graph of ``edge_count`` edges (2 .. 32, ~256 MB)."""
+    per_field = max(1, edge_count * _FIELD_BYTES_PER_EDGE)
+    return max(2, min(_FIELD_CACHE_SIZE, _FIELD_CACHE_BYTES // per_field))
+
+
 class RiskState:
     """Current risk field and routing metrics, refreshed in the background.
 
@@ -220,6 +236,7 @@ class RiskState:
         self._done_generation = 0
         self._cond = threading.Condition()
         self._stop = False
+        self._cache_size = field_cache_size(graph.edge_count)
         self._adhoc: OrderedDict[datetime, RiskField] = OrderedDict()
         self._adhoc_lock = threading.Lock()
         self._adhoc_generation = 0
@@ -274,7 +291,7 @@ class RiskState:
                 self._adhoc.clear()
                 self._adhoc_generation = self._done_generation
             self._adhoc[at] = field
-            while len(self._adhoc) > _ADHOC_CACHE_SIZE:
+            while len(self._adhoc) > self._cache_size:
                 self._adhoc.popitem(last=False)
         return field
 
@@ -304,7 +321,7 @@ class RiskState:
         with self._adhoc_lock:
             if self._derived_source is picture:
                 self._derived[at] = field
-                while len(self._derived) > _ADHOC_CACHE_SIZE:
+                while len(self._derived) > self._cache_size:
                     self._derived.popitem(last=False)
         return field
 
@@ -466,15 +483,19 @@ class RiskState:
                 self._cond.notify_all()
 
     def _run_full(self) -> None:
-        """Full refresh every ``refresh_interval_s`` (time decay)."""
+        """Full refresh every ``refresh_interval_s`` (time decay), or less often when one
+        takes more than :data:`_FULL_REFRESH_MAX_SHARE` of that."""
+        took_s = 0.0
         while True:
-            due = time.monotonic() + self.refresh_interval_s
+            due = time.monotonic() + max(self.refresh_interval_s, took_s / _FULL_REFRESH_MAX_SHARE)
             with self._cond:
                 while not self._stop and (wait_s := due - time.monotonic()) > 0:
                     self._cond.wait(wait_s)
                 if self._stop:
                     return
+            started = time.monotonic()
             try:
                 self.refresh_now()
             except Exception:  # keep serving the last good field; the log says why
                 log.exception("full risk refresh failed; keeping the previous risk field")
+            took_s = time.monotonic() - started
