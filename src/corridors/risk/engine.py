@@ -25,6 +25,12 @@ Epanechnikov) in fixed-size vectorised chunks, which bounds memory, and summed p
 No report x segment matrix is built: which reports explain a segment is computed on demand
 (:meth:`RiskField.contributors`) from the group positions, indexed by kernel width.
 
+Memory. Per piece the engine keeps its start, length and direction (float64) and its
+segment (int32), plus int32 tables (cells, segments): 227 MB at 1M nodes, built block by
+block (peak ~60 MB above that). A refresh accumulates one float64 row per segment for the
+total and for each decay class; chunks and blocks of groups only hold sums over the
+segments they reach.
+
 Incremental. :meth:`RiskEngine.updated` adds, replaces or removes reports for the same ``at``
 and adds or subtracts their kernels on the segments they reach (milliseconds); a segment that
 loses nearly all its risk is recomputed from the live reports near it, so removing the last
@@ -44,8 +50,9 @@ from __future__ import annotations
 import itertools
 import math
 import os
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -68,6 +75,8 @@ IntArray = npt.NDArray[np.int64]
 Int32Array = npt.NDArray[np.int32]
 Float32Array = npt.NDArray[np.float32]
 BoolArray = npt.NDArray[np.bool_]
+#: Indexes stored by the engine (int32 when they fit).
+IndexArray = npt.NDArray[np.signedinteger[Any]]
 
 _CATEGORIES: tuple[Category, ...] = tuple(Category)
 _CATEGORY_CODE = {c: i for i, c in enumerate(_CATEGORIES)}
@@ -75,6 +84,12 @@ _CATEGORY_CODE = {c: i for i, c in enumerate(_CATEGORIES)}
 #: this length (~10 MB per thread) bound the memory of a refresh whatever the number of
 #: reports, and stay cache-friendly.
 _CHUNK_PAIRS = 1 << 16
+#: Edges whose pieces are laid out per block while building the engine (bounds temporaries).
+_BUILD_EDGES = 1 << 16
+#: Pieces laid out per chunk when listing each segment's pieces.
+_BUILD_PIECES = 1 << 18
+#: Keys summed through a dense window while it is at most this many times their number.
+_WINDOW_PER_KEY = 16
 #: Groups laid out per block when listing their candidate runs of pieces.
 _GROUP_BLOCK = 4096
 #: Smallest cell of the piece grid, m (about one city block), and most cells in the grid.
@@ -329,7 +344,7 @@ class RiskField:
     config_version: str
     night_factor: float
     segment_risk_per_km: FloatArray
-    edge_segment: IntArray
+    edge_segment: IndexArray
     levels: LevelThresholds
     _contributions: _Contributions = field(repr=False)
     _edge_multiplier: FloatArray = field(repr=False)
@@ -474,6 +489,26 @@ class RiskField:
 
 
 @dataclass(frozen=True)
+class _Pieces:
+    """Straight pieces of segments: start (m), length (m), unit direction, segment."""
+
+    x0: FloatArray
+    y0: FloatArray
+    length: FloatArray
+    ux: FloatArray
+    uy: FloatArray
+    segment: IndexArray
+
+    @property
+    def count(self) -> int:
+        return int(self.length.shape[0])
+
+    def midpoints(self) -> tuple[FloatArray, FloatArray]:
+        """The pieces' midpoints, m."""
+        return self.x0 + self.ux * self.length / 2, self.y0 + self.uy * self.length / 2
+
+
+@dataclass(frozen=True)
 class _Weights:
     """Per report: weight and kernel width of the acute and chronic terms at one instant,
     occurrence and expiry (s since the epoch, inf: never) and each term's maximum age, s;
@@ -566,97 +601,163 @@ class RiskEngine:
 
     def _build_segments(self) -> None:
         m = self.graph.edge_count
-        edges = np.arange(m, dtype=np.int64)
-        reverse = np.asarray(self.graph.edge_reverse, dtype=np.int64)
-        canon = np.where(reverse >= 0, np.minimum(edges, reverse), edges)
-        canon_edges, edge_segment = np.unique(canon, return_inverse=True)
-        #: edge -> undirected segment; segment -> the edge whose geometry represents it.
-        self.edge_segment: IntArray = edge_segment.astype(np.int64).ravel()
-        self.segment_edge: IntArray = canon_edges.astype(np.int64)
-        self.segment_count = int(canon_edges.shape[0])
-        # segment -> its edges (one or two), as a CSR for incremental updates.
-        order = np.argsort(self.edge_segment, kind="stable")
-        self._seg_edge_order = order
-        self._seg_edge_ptr = np.concatenate(
-            [[0], np.cumsum(np.bincount(self.edge_segment, minlength=self.segment_count))]
-        ).astype(np.int64)
+        index_type = _index_type(m)
+        reverse = np.asarray(self.graph.edge_reverse)
+        # Canonical edge of each edge: the lower index of a two-way pair.
+        canon = np.arange(m, dtype=index_type)
+        two_way = np.flatnonzero(reverse >= 0)
+        canon[two_way] = np.minimum(two_way, reverse[two_way])
+        del two_way
+        is_canon = np.zeros(m, dtype=bool)
+        is_canon[canon] = True
+        #: segment -> the edge whose geometry represents it; edge -> undirected segment.
+        self.segment_edge: IndexArray = np.flatnonzero(is_canon).astype(index_type)
+        self.segment_count = int(self.segment_edge.shape[0])
+        rank = np.cumsum(is_canon, dtype=index_type)
+        rank -= 1
+        del is_canon
+        self.edge_segment: IndexArray = rank[canon]
 
     def _build_pieces(self) -> None:
+        """Cut canonical edges into straight pieces sorted by the grid cell of their midpoint.
+
+        Three passes over blocks of edges, each recomputing the blocks' pieces (cheap),
+        so that only the final arrays are ever held whole: the midpoints' extent (hence the
+        grid), the pieces per cell, then each piece placed at its position in cell order
+        (geometry order within a cell).
+        """
         g = self.graph
-        offsets = np.asarray(g.geometry_offsets, dtype=np.int64)
-        x, y = self.projection.to_xy(g.geometry_lon, g.geometry_lat)
-        vertex_edge = np.repeat(np.arange(g.edge_count, dtype=np.int64), np.diff(offsets))
-        seg_of_canon = np.full(g.edge_count, -1, dtype=np.int64)
-        seg_of_canon[self.segment_edge] = np.arange(self.segment_count, dtype=np.int64)
+        m = g.edge_count
+        seg_of_canon = np.full(m, -1, dtype=_index_type(m))
+        seg_of_canon[self.segment_edge] = np.arange(self.segment_count)
+        spans = [(lo, min(m, lo + _BUILD_EDGES)) for lo in range(0, m, _BUILD_EDGES)]
+        self.segment_length_m: FloatArray = np.zeros(self.segment_count)
+        n, longest = 0, 0.0
+        x0 = y0 = math.inf
+        x1 = y1 = -math.inf
+        for lo, hi in spans:
+            p = self._block_pieces(lo, hi, seg_of_canon, add_lengths=True)
+            if p.count:
+                n += p.count
+                longest = max(longest, float(p.length.max()))
+                mid_x, mid_y = p.midpoints()
+                x0, x1 = min(x0, float(mid_x.min())), max(x1, float(mid_x.max()))
+                y0, y1 = min(y0, float(mid_y.min())), max(y1, float(mid_y.max()))
+        self._piece_half = longest / 2
+        if n:
+            width, height = x1 - x0, y1 - y0
+        else:
+            x0 = y0 = width = height = 0.0
+        cell = max(_CELL_M, math.sqrt(width * height / _MAX_CELLS))
+        self._grid_x0, self._grid_y0, self._cell_m = x0, y0, cell
+        self._grid_cols, self._grid_rows = int(width // cell) + 1, int(height // cell) + 1
+        cells = self._grid_cols * self._grid_rows
+        counts = np.zeros(cells, dtype=np.int64)
+        for lo, hi in spans:
+            counts += np.bincount(
+                self._cell_of(self._block_pieces(lo, hi, seg_of_canon)), minlength=cells
+            )
+        ptr = np.concatenate([[0], np.cumsum(counts)])
+        del counts
+        self._cell_ptr: IndexArray = ptr.astype(_index_type(n))
+        self._piece_x0: FloatArray = np.empty(n)
+        self._piece_y0: FloatArray = np.empty(n)
+        self._piece_len: FloatArray = np.empty(n)
+        self._piece_ux: FloatArray = np.empty(n)
+        self._piece_uy: FloatArray = np.empty(n)
+        self._piece_seg: IndexArray = np.empty(n, dtype=_index_type(m))
+        free = ptr[:-1]
+        for lo, hi in spans:
+            p = self._block_pieces(lo, hi, seg_of_canon)
+            at = _stable_positions(self._cell_of(p), free)
+            self._piece_x0[at] = p.x0
+            self._piece_y0[at] = p.y0
+            self._piece_len[at] = p.length
+            self._piece_ux[at] = p.ux
+            self._piece_uy[at] = p.uy
+            self._piece_seg[at] = p.segment
+        del free, ptr
+        # segment -> its pieces (ascending), as a CSR.
+        counts = np.bincount(self._piece_seg, minlength=self.segment_count)
+        ptr = np.concatenate([[0], np.cumsum(counts)])
+        del counts
+        self._seg_piece_ptr: IndexArray = ptr.astype(_index_type(n))
+        self._seg_pieces: IndexArray = np.empty(n, dtype=_index_type(n))
+        free = ptr[:-1]
+        for lo in range(0, n, _BUILD_PIECES):
+            at = _stable_positions(self._piece_seg[lo : lo + _BUILD_PIECES], free)
+            self._seg_pieces[at] = np.arange(lo, lo + at.shape[0])
+
+    def _block_pieces(
+        self, lo: int, hi: int, seg_of_canon: IndexArray, *, add_lengths: bool = False
+    ) -> _Pieces:
+        """Pieces of the canonical edges among ``lo:hi``, in geometry order.
+
+        With ``add_lengths``, adds the block's sub-segment lengths to ``segment_length_m``.
+        """
+        g = self.graph
+        offsets = np.asarray(g.geometry_offsets[lo : hi + 1], dtype=np.int64)
+        v0, v1 = int(offsets[0]), int(offsets[-1])
+        x, y = self.projection.to_xy(g.geometry_lon[v0:v1], g.geometry_lat[v0:v1])
+        vertex_edge = np.repeat(np.arange(lo, hi, dtype=np.int64), np.diff(offsets))
         # Straight sub-segments between consecutive vertices of canonical edges.
-        start = np.arange(x.shape[0] - 1, dtype=np.int64)
-        keep = vertex_edge[:-1] == vertex_edge[1:]
-        start = start[keep]
+        start = np.flatnonzero(vertex_edge[:-1] == vertex_edge[1:])
         seg = seg_of_canon[vertex_edge[start]]
+        del vertex_edge
         start, seg = start[seg >= 0], seg[seg >= 0]
         x0, y0 = x[start], y[start]
         dx, dy = x[start + 1] - x0, y[start + 1] - y0
+        del x, y, start
         length = np.hypot(dx, dy)
-        self.segment_length_m: FloatArray = np.bincount(
-            seg, weights=length, minlength=self.segment_count
-        ).astype(np.float64)
+        if add_lengths and seg.shape[0]:
+            # A segment's sub-segments all lie in this block: its sum is complete here.
+            base = int(seg.min())
+            part = np.bincount(seg - base, weights=length)
+            self.segment_length_m[base : base + part.shape[0]] += part
         nonzero = length > 0
-        x0, y0, dx, dy, length, seg = (a[nonzero] for a in (x0, y0, dx, dy, length, seg))
+        x0, y0, dx, dy, length = (v[nonzero] for v in (x0, y0, dx, dy, length))
+        seg = seg[nonzero]
         # Cut into pieces of at most max_piece_m.
         n_pieces = np.maximum(1, np.ceil(length / self.max_piece_m)).astype(np.int64)
         owner = np.repeat(np.arange(length.shape[0]), n_pieces)
         first = np.repeat(np.cumsum(n_pieces) - n_pieces, n_pieces)
         k = np.arange(owner.shape[0]) - first
+        del first
         frac0 = k / n_pieces[owner]
         frac1 = (k + 1) / n_pieces[owner]
-        self._piece_x0 = x0[owner] + dx[owner] * frac0
-        self._piece_y0 = y0[owner] + dy[owner] * frac0
-        self._piece_len = length[owner] * (frac1 - frac0)
-        self._piece_ux = dx[owner] / length[owner]
-        self._piece_uy = dy[owner] / length[owner]
-        self._piece_seg = seg[owner]
-        self._piece_half = float(self._piece_len.max() / 2) if owner.shape[0] else 0.0
-        self._build_grid()
-        with np.errstate(divide="ignore"):
-            self._seg_inv_km = np.where(
-                self.segment_length_m > 0, 1000.0 / self.segment_length_m, 0.0
-            )
+        del k
+        return _Pieces(
+            x0=x0[owner] + dx[owner] * frac0,
+            y0=y0[owner] + dy[owner] * frac0,
+            length=length[owner] * (frac1 - frac0),
+            ux=dx[owner] / length[owner],
+            uy=dy[owner] / length[owner],
+            segment=seg[owner],
+        )
 
-    def _build_grid(self) -> None:
-        """Sort pieces by the grid cell of their midpoint; segment -> pieces as a CSR."""
-        n = int(self._piece_len.shape[0])
-        mid_x = self._piece_x0 + self._piece_ux * self._piece_len / 2
-        mid_y = self._piece_y0 + self._piece_uy * self._piece_len / 2
-        if n:
-            x0, y0 = float(mid_x.min()), float(mid_y.min())
-            width, height = float(mid_x.max()) - x0, float(mid_y.max()) - y0
-        else:
-            x0 = y0 = width = height = 0.0
-        cell = max(_CELL_M, math.sqrt(width * height / _MAX_CELLS))
-        cols = int(width // cell) + 1
-        rows = int(height // cell) + 1
-        code = np.minimum((mid_y - y0) // cell, rows - 1).astype(np.int64) * cols + np.minimum(
-            (mid_x - x0) // cell, cols - 1
-        ).astype(np.int64)
-        order = np.argsort(code, kind="stable")
-        for name in ("_piece_x0", "_piece_y0", "_piece_len", "_piece_ux", "_piece_uy"):
-            setattr(self, name, np.ascontiguousarray(getattr(self, name)[order]))
-        self._piece_seg = np.ascontiguousarray(self._piece_seg[order])
-        self._piece_mid_x = mid_x[order]
-        self._piece_mid_y = mid_y[order]
-        self._grid_x0, self._grid_y0, self._cell_m = x0, y0, cell
-        self._grid_cols, self._grid_rows = cols, rows
-        self._cell_ptr = np.concatenate(
-            [[0], np.cumsum(np.bincount(code, minlength=rows * cols))]
-        ).astype(np.int64)
-        self._seg_pieces = np.argsort(self._piece_seg, kind="stable").astype(np.int64)
-        self._seg_piece_ptr = np.concatenate(
-            [[0], np.cumsum(np.bincount(self._piece_seg, minlength=self.segment_count))]
-        ).astype(np.int64)
+    def _cell_of(self, pieces: _Pieces) -> IntArray:
+        """Grid cell of each piece's midpoint."""
+        mid_x, mid_y = pieces.midpoints()
+        cell, cols = self._cell_m, self._grid_cols
+        code = np.minimum((mid_y - self._grid_y0) // cell, self._grid_rows - 1).astype(np.int64)
+        code *= cols
+        code += np.minimum((mid_x - self._grid_x0) // cell, cols - 1).astype(np.int64)
+        return code
+
+    @property
+    def _seg_inv_km(self) -> FloatArray:
+        """1 / km of every segment (0 for zero-length ones)."""
+        return self._inv_km(slice(None))
+
+    def _inv_km(self, segments: IndexArray | slice) -> FloatArray:
+        """1 / km of the given segments (0 for zero-length ones); not stored (16 MB at 1M)."""
+        length = self.segment_length_m[segments]
+        with np.errstate(divide="ignore"):
+            return np.where(length > 0, 1000.0 / length, 0.0)
 
     @property
     def edge_index(self) -> EdgeIndex:
-        """STRtree of edge geometries (built on first use; shared with :mod:`.zones`)."""
+        """Grid index of edge geometries (built on first use; shared with :mod:`.zones`)."""
         if self._edge_index is None:
             self._edge_index = edge_index_of(self.graph)
         return self._edge_index
@@ -992,16 +1093,20 @@ class RiskEngine:
 
     def _group_values(
         self, c: _Contributions, group_weight: FloatArray, *, by_class: bool = False
-    ) -> tuple[FloatArray, FloatArray | None]:
+    ) -> tuple[FloatArray, Float32Array | None]:
         """Risk per km of every segment from the base groups weighted by ``group_weight``.
 
         With ``by_class`` (and ``c.decay_class`` set), also the risk per km of each decay
-        class in ``classes`` = ``np.unique(c.decay_class)``, as a (classes, segments) array,
-        accumulated in the same pass from the per-class summed weights of each group; the
-        total is computed exactly as without it.
+        class in ``classes`` = ``np.unique(c.decay_class)``, as a (classes, segments) float32
+        array, accumulated in the same pass from the per-class summed weights of each group;
+        the total is computed exactly as without it.
 
-        Blocks of groups go to ``workers`` threads (numpy and ``ndtr`` release the GIL); their
-        partial sums are added in block order, so the result does not depend on scheduling.
+        Blocks of groups go to ``workers`` threads (numpy and ``ndtr`` release the GIL). A
+        block sums each chunk of pairs over the segments the chunk reaches, then the chunks'
+        sums per segment in chunk order; block sums are added in block order, at most
+        ``2 * workers`` blocks ahead, so the result does not depend on scheduling and memory
+        stays bounded: the totals plus a few sparse block sums, whatever the graph size (a
+        dense per-chunk sum would cost classes x segments x 8 bytes, 120 MB at 1M nodes).
         """
         g = c.groups
         radius = g.support_m + self._piece_half + _EPS_M
@@ -1021,57 +1126,77 @@ class RiskEngine:
             gc_class = (key % k_count).astype(np.int64)
             gc_ptr = np.searchsorted(key // k_count, np.arange(n + 1)).astype(np.int64)
 
-        def block(lo: int) -> tuple[FloatArray, FloatArray | None]:
+        def block(lo: int) -> tuple[_Sums, _Sums | None]:
             sl = slice(lo, lo + size)
             x, y, sigma, support = g.x_m[sl], g.y_m[sl], g.sigma_m[sl], g.support_m[sl]
             weight = group_weight[sl]
-            sums = np.zeros(s_count)
-            class_sums = np.zeros(k_count * s_count) if k_count else None
-            if class_sums is not None:
+            # Per chunk: (segment, sum) and (segment * classes + class, sum) of its pairs.
+            sums: list[_Sums] = []
+            class_sums: list[_Sums] = []
+            if k_count:
                 ptr = gc_ptr[lo : lo + size + 1]
                 # Most groups hold one class: then a pair's class term is its group's.
                 single = bool(np.all(np.diff(ptr) == 1))
-                group_class = gc_class[ptr[:-1]] * s_count
+                group_class = gc_class[ptr[:-1]]
             for point, piece in self._candidates(x, y, radius[sl]):
                 value = self._unit_values(x, y, sigma, support, point, piece)
-                if class_sums is not None:
-                    seg = self._piece_seg[piece]
+                seg = self._piece_seg[piece].astype(np.int64)
+                if k_count:
                     if single:
-                        key = group_class[point] + seg
+                        key = seg * k_count + group_class[point]
                         class_value = value * weight[point]
                     else:
                         starts = ptr[point]
                         counts = ptr[point + 1] - starts
                         idx = np.repeat(starts - (np.cumsum(counts) - counts), counts)
                         idx += np.arange(idx.shape[0])
-                        key = gc_class[idx] * s_count + np.repeat(seg, counts)
+                        key = np.repeat(seg * k_count, counts) + gc_class[idx]
                         class_value = np.repeat(value, counts) * gc_weight[idx]
-                    class_sums += np.bincount(key, weights=class_value, minlength=k_count * s_count)
+                    class_sums.append(_sum_by_key(key, class_value))
                 value *= weight[point]
-                sums += np.bincount(self._piece_seg[piece], weights=value, minlength=s_count)
-            return sums, class_sums
+                sums.append(_sum_by_key(seg, value))
+            return _merge(sums), (_merge(class_sums) if k_count else None)
+
+        total = np.zeros(s_count)
+        # One row per class (freed one by one when converted to float32 at the end).
+        class_rows: list[FloatArray | None] = [np.zeros(s_count) for _ in range(k_count)]
+
+        def add(part: tuple[_Sums, _Sums | None]) -> None:
+            segments, values = part[0]
+            total[segments] += values
+            if part[1] is not None:
+                keys, values = part[1]
+                segment, cls = np.divmod(keys, k_count)
+                for k in np.unique(cls).tolist():
+                    row = class_rows[k]
+                    assert row is not None
+                    mine = cls == k
+                    row[segment[mine]] += values[mine]
 
         starts = range(0, n, size)
-        total = np.zeros(s_count)
-        class_total = np.zeros(k_count * s_count) if k_count else None
-
-        def add(part: tuple[FloatArray, FloatArray | None]) -> None:
-            np.add(total, part[0], out=total)
-            if class_total is not None and part[1] is not None:
-                np.add(class_total, part[1], out=class_total)
-
         if self.workers > 1 and len(starts) > 1:
             with ThreadPoolExecutor(self.workers, thread_name_prefix="risk") as pool:
-                for part in pool.map(block, starts):
-                    add(part)
+                pending: deque[Future[tuple[_Sums, _Sums | None]]] = deque()
+                for lo in starts:
+                    if len(pending) >= 2 * self.workers:
+                        add(pending.popleft().result())
+                    pending.append(pool.submit(block, lo))
+                while pending:
+                    add(pending.popleft().result())
         else:
             for lo in starts:
                 add(block(lo))
-        total *= self._seg_inv_km
-        if class_total is None:
+        inv_km = self._seg_inv_km
+        total *= inv_km
+        if not k_count:
             return total, None
-        per_class = class_total.reshape(k_count, s_count)
-        per_class *= self._seg_inv_km
+        per_class = np.empty((k_count, s_count), dtype=np.float32)
+        for k in range(k_count):
+            row = class_rows[k]
+            assert row is not None
+            row *= inv_km
+            per_class[k] = row
+            class_rows[k] = None
         return total, per_class
 
     def _changes(
@@ -1098,7 +1223,7 @@ class RiskEngine:
         n = segments.shape[0]
         gain = np.bincount(inverse, weights=np.maximum(value, 0.0), minlength=n).astype(np.float64)
         loss = np.bincount(inverse, weights=np.maximum(-value, 0.0), minlength=n).astype(np.float64)
-        inv_km = self._seg_inv_km[segments]
+        inv_km = self._inv_km(segments)
         return segments.astype(np.int64), gain * inv_km, loss * inv_km
 
     def _pairs_at(
@@ -1112,7 +1237,9 @@ class RiskEngine:
         counts = self._seg_piece_ptr[segments + 1] - starts
         idx = np.repeat(starts - (np.cumsum(counts) - counts), counts) + np.arange(counts.sum())
         pieces = self._seg_pieces[idx]
-        mx, my = self._piece_mid_x[pieces], self._piece_mid_y[pieces]
+        length = self._piece_len[pieces]
+        mx = self._piece_x0[pieces] + self._piece_ux[pieces] * length / 2
+        my = self._piece_y0[pieces] + self._piece_uy[pieces] * length / 2
         margin = self._piece_half
         g = c.groups
         q, p = c.base_index().pairs(mx, my, margin)
@@ -1137,7 +1264,7 @@ class RiskEngine:
             value = value * (group_weight[group] if base else extra_weight[group])
             pos = np.searchsorted(segments, self._piece_seg[piece])
             sums += np.bincount(pos, weights=value, minlength=segments.shape[0])
-        sums *= self._seg_inv_km[segments]
+        sums *= self._inv_km(segments)
         return sums
 
     def _explain(
@@ -1286,8 +1413,9 @@ class RiskEngine:
         horizon_s = min(reports.next_occurrence_s, _zone_horizon_s(zones, at))
         blocked, multiplier, floor, code, zone_ids = self._zone_state(zones, at)
         night = self.config.night.factor_at(at)
-        edge_multiplier = multiplier * night
-        risk = np.maximum(segment_risk[self.edge_segment], floor) * edge_multiplier
+        edge_multiplier = multiplier
+        edge_multiplier *= night  # in place: no second edge-sized array
+        risk = self._edge_risk(segment_risk, floor, edge_multiplier)
         return RiskField(
             edge_risk_per_km=risk,
             edge_blocked=blocked,
@@ -1307,7 +1435,7 @@ class RiskEngine:
             _class_risk=(
                 np.zeros((0, self.segment_count), dtype=np.float32)
                 if per_class is None
-                else per_class.astype(np.float32)
+                else per_class
             ),
             _class_half_life_s=self._class_half_life_s[classes],
             _class_at=at,
@@ -1355,7 +1483,7 @@ class RiskEngine:
                 contributions = self._ended(contributions, counts, segment_risk)
         night = self.config.night.factor_at(at)
         edge_multiplier = field._edge_multiplier * (night / field.night_factor)
-        risk = np.maximum(segment_risk[self.edge_segment], field._edge_floor) * edge_multiplier
+        risk = self._edge_risk(segment_risk, field._edge_floor, edge_multiplier)
         return replace(
             field,
             edge_risk_per_km=risk,
@@ -1515,11 +1643,12 @@ class RiskEngine:
         """A new field with the zone set replaced (reports unchanged), at ``field.computed_at``."""
         zones = list(zones)
         blocked, multiplier, floor, code, zone_ids = self._zone_state(zones, field.computed_at)
-        edge_multiplier = multiplier * field.night_factor
+        edge_multiplier = multiplier
+        edge_multiplier *= field.night_factor  # in place: no second edge-sized array
         until = field.projectable_until
         if until is not None:
             until = min(until, _instant(_zone_horizon_s(zones, field.computed_at)))
-        risk = np.maximum(field.segment_risk_per_km[self.edge_segment], floor) * edge_multiplier
+        risk = self._edge_risk(field.segment_risk_per_km, floor, edge_multiplier)
         return replace(
             field,
             edge_risk_per_km=risk,
@@ -1531,6 +1660,15 @@ class RiskEngine:
             projectable_until=until,
         )
 
+    def _edge_risk(
+        self, segment_risk: FloatArray, floor: FloatArray, multiplier: FloatArray
+    ) -> FloatArray:
+        """``max(segment risk, floor) * multiplier`` per edge (one edge-sized temporary)."""
+        risk = segment_risk[self.edge_segment]
+        np.maximum(risk, floor, out=risk)
+        risk *= multiplier
+        return risk
+
     def _support(self, sigma_m: FloatArray) -> FloatArray:
         kernel = self.config.kernel
         if kernel.shape == "epanechnikov":
@@ -1538,12 +1676,69 @@ class RiskEngine:
         return np.asarray(kernel.cutoff_sigmas * sigma_m, dtype=np.float64)
 
     def _edges_of_segments(self, segments: IntArray) -> IntArray:
-        if segments.shape[0] == 0:
-            return np.zeros(0, dtype=np.int64)
-        starts = self._seg_edge_ptr[segments]
-        counts = self._seg_edge_ptr[segments + 1] - starts
-        idx = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
-        return np.asarray(self._seg_edge_order[idx], dtype=np.int64)
+        """The edges (one or both directions) of the given segments.
+
+        A segment is its canonical edge and that edge's reverse (reverse pairs are mutual).
+        """
+        edges = np.asarray(self.segment_edge[segments], dtype=np.int64)
+        reverse = np.asarray(self.graph.edge_reverse[edges], dtype=np.int64)
+        return np.concatenate([edges, reverse[reverse >= 0]])
+
+
+_Sums = tuple[IntArray, FloatArray]  # sorted distinct keys, the sum of each
+
+
+def _sum_by_key(keys: IntArray, values: FloatArray) -> _Sums:
+    """The sum of ``values`` per distinct key, each summed in input order from 0.
+
+    Equal, key by key, to ``np.bincount(keys, values)`` (keys whose sum is exactly 0 are
+    left out: adding 0 changes no sum), without a dense array over the whole key range: a
+    window ``min..max`` when it is short (keys of nearby pieces are close), else a sort.
+    """
+    if keys.shape[0] == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    lo = int(keys.min())
+    span = int(keys.max()) - lo + 1
+    if span <= _WINDOW_PER_KEY * keys.shape[0] + 4096:
+        sums = np.bincount(keys - lo, weights=values, minlength=span)
+        hit = np.flatnonzero(sums)
+        return np.asarray(hit + lo, dtype=np.int64), np.asarray(sums[hit], dtype=np.float64)
+    distinct, inverse = np.unique(keys, return_inverse=True)
+    sums = np.bincount(inverse.ravel(), weights=values, minlength=distinct.shape[0])
+    hit = np.flatnonzero(sums)
+    return np.asarray(distinct[hit], dtype=np.int64), np.asarray(sums[hit], dtype=np.float64)
+
+
+def _merge(parts: list[_Sums]) -> _Sums:
+    """Per key, the sum of the parts' sums in part order (as adding dense arrays would)."""
+    if not parts:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    return _sum_by_key(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+
+
+def _stable_positions(key: IntArray | IndexArray, free: IntArray) -> IntArray:
+    """Where each element goes in a stable sort by ``key`` continued chunk by chunk.
+
+    ``free[k]`` is the next free slot of key ``k`` (updated in place): calling this on
+    consecutive chunks of an array places it as ``np.argsort(key, kind="stable")`` would,
+    without a whole-array sort.
+    """
+    if key.shape[0] == 0:
+        return np.zeros(0, dtype=np.int64)
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    first = np.searchsorted(sorted_key, sorted_key, side="left")
+    at = np.empty(key.shape[0], dtype=np.int64)
+    at[order] = free[sorted_key] + (np.arange(key.shape[0]) - first)
+    ends = np.flatnonzero(np.diff(sorted_key)) + 1
+    starts = np.concatenate([[0], ends]).astype(np.int64)
+    free[sorted_key[starts]] += np.diff(np.append(starts, key.shape[0]))
+    return at
+
+
+def _index_type(count: int) -> type[np.signedinteger[Any]]:
+    """The integer type of indexes below ``count``: int32 when they fit."""
+    return np.int32 if count < 2**31 else np.int64
 
 
 def _zone_horizon_s(zones: Sequence[Zone], at: datetime) -> float:
