@@ -649,7 +649,7 @@ class CCHEngine:
         """
         with self._lock:
             m = self._metrics[key]
-            sources = [(n, v[0]) for n, v in self._sources(m, origin, None).items()]
+            sources = [(n, v[0]) for n, v in self._ends(m, origin, None, leaving=True).items()]
             if not sources or not len(nodes):
                 return np.full(len(nodes), np.inf)
             search = rk.CCHOneToMany(m.metric, np.asarray(nodes, dtype=np.int64).tolist())
@@ -661,7 +661,9 @@ class CCHEngine:
         """Cost from each of ``nodes`` to ``destination`` (``inf`` when unreachable)."""
         with self._lock:
             m = self._metrics[key]
-            targets = [(n, v[0]) for n, v in self._targets(m, destination, None).items()]
+            targets = [
+                (n, v[0]) for n, v in self._ends(m, destination, None, leaving=False).items()
+            ]
             if not targets or not len(nodes):
                 return np.full(len(nodes), np.inf)
             search = rk.CCHManyToOne(m.metric, np.asarray(nodes, dtype=np.int64).tolist())
@@ -702,37 +704,25 @@ class CCHEngine:
             del result, query
             return None if distance is None else distance / m.scale
 
-    def _sources(
-        self, m: _Metric, origin: EdgePosition | int, forbidden: BoolArray | None
+    def _ends(
+        self, m: _Metric, at: EdgePosition | int, forbidden: BoolArray | None, *, leaving: bool
     ) -> dict[int, tuple[int, int, float]]:
-        """``node -> (initial integer cost, edge, fraction)`` where a path may start."""
-        if isinstance(origin, int):
-            return {origin: (0, -1, 0.0)}
-        sources: dict[int, tuple[int, int, float]] = {}
-        for e, f in _origin_options(self.graph, origin):
+        """``node -> (integer cost, edge, fraction)``: the nodes a path starting at ``at``
+        reaches first (``leaving``: heads of its edge options, cost of the rest of the edge)
+        or a path ending at ``at`` comes from (their tails, cost of the part before); a
+        node ``at`` is itself, at no cost."""
+        if isinstance(at, int):
+            return {at: (0, -1, 0.0)}
+        ends: dict[int, tuple[int, int, float]] = {}
+        for e, f in _origin_options(self.graph, at):
             iw = _int_weight_or_inf(m, e, forbidden)
             if iw >= INF_WEIGHT:
                 continue
-            node, init = int(self._head[e]), round((1.0 - f) * iw)
-            if node not in sources or init < sources[node][0]:
-                sources[node] = (init, e, f)
-        return sources
-
-    def _targets(
-        self, m: _Metric, destination: EdgePosition | int, forbidden: BoolArray | None
-    ) -> dict[int, tuple[int, int, float]]:
-        """``node -> (final integer cost, edge, fraction)`` where a path may end."""
-        if isinstance(destination, int):
-            return {destination: (0, -1, 0.0)}
-        targets: dict[int, tuple[int, int, float]] = {}
-        for e, f in _origin_options(self.graph, destination):
-            iw = _int_weight_or_inf(m, e, forbidden)
-            if iw >= INF_WEIGHT:
-                continue
-            node, init = int(self._tail[e]), round(f * iw)
-            if node not in targets or init < targets[node][0]:
-                targets[node] = (init, e, f)
-        return targets
+            node = int(self._head[e] if leaving else self._tail[e])
+            cost = round(((1.0 - f) if leaving else f) * iw)
+            if node not in ends or cost < ends[node][0]:
+                ends[node] = (cost, e, f)
+        return ends
 
     def _route_locked(
         self,
@@ -743,8 +733,8 @@ class CCHEngine:
     ) -> tuple[EdgePath | None, tuple[Piece, ...]]:
         """Cheapest path between points on edges or nodes (``int``), lock held; also the
         pieces before empty end pieces are dropped (they count for ``forbidden``)."""
-        sources = self._sources(m, origin, forbidden)
-        targets = self._targets(m, destination, forbidden)
+        sources = self._ends(m, origin, forbidden, leaving=True)
+        targets = self._ends(m, destination, forbidden, leaving=False)
         best: tuple[int, tuple[Piece, ...]] | None = None
         # Direct: both points on the same directed edge, destination ahead.
         if not isinstance(origin, int) and not isinstance(destination, int):
