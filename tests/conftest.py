@@ -29,9 +29,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from corridors.config import Settings
-from corridors.domain import Role
+from corridors.domain import Incident, ReportStatus, Role
 from corridors.graph.model import GraphMeta, RoadGraph
-from corridors.store import Database
+from corridors.store import Database, ReportRow
 from corridors.store.models import Base
 
 POSTGRES_URL_ENV = "CORRIDORS_TEST_POSTGRES_URL"
@@ -330,3 +330,24 @@ def square_ring(lon: float, lat: float, half_side_deg: float) -> list[list[float
         [lon - d, lat + d],
         [lon - d, lat - d],
     ]
+
+
+def incident_row(incident: Incident, *, stored_at: datetime) -> ReportRow:
+    """The store row of a risk-engine incident (filed and last changed at ``stored_at``)."""
+    return ReportRow(
+        id=incident.id,
+        occurred_at=incident.occurred_at,
+        lon=incident.lon,
+        lat=incident.lat,
+        uncertainty_m=incident.uncertainty_m,
+        category=incident.category.value,
+        severity=incident.severity,
+        fatalities=incident.fatalities,
+        source_reliability=incident.source_reliability,
+        credibility=incident.credibility,
+        expires_at=incident.expires_at,
+        status=ReportStatus(incident.status).value,
+        created_at=stored_at,
+        created_by="test",
+        updated_at=stored_at,
+    )

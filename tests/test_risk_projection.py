@@ -14,6 +14,7 @@ import pytest
 import shapely
 from shapely.geometry import box
 
+from conftest import incident_row
 from corridors.config import SHIPPED_DATA_DIR
 from corridors.domain import Category, Incident, ReportStatus, Zone, ZoneKind
 from corridors.graph.model import RoadGraph
@@ -21,7 +22,7 @@ from corridors.graph.synthetic import synthetic_city
 from corridors.risk.config import load_risk_model
 from corridors.risk.engine import RiskEngine, RiskField
 from corridors.services.risk_state import RiskState
-from corridors.store import Database, ReportRow
+from corridors.store import Database
 
 CFG = load_risk_model(SHIPPED_DATA_DIR / "risk-model.toml")
 # 14:00 UTC = 09:00/10:00 in Port-au-Prince: daytime; +13 h is night there.
@@ -332,26 +333,6 @@ def test_incrementally_updated_field_is_not_projected(graph: RoadGraph, engine: 
 # ---------------------------------------------------------------------------------------------
 
 
-def _row(incident: Incident) -> ReportRow:
-    return ReportRow(
-        id=incident.id,
-        occurred_at=incident.occurred_at,
-        lon=incident.lon,
-        lat=incident.lat,
-        uncertainty_m=incident.uncertainty_m,
-        category=incident.category.value,
-        severity=incident.severity,
-        fatalities=incident.fatalities,
-        source_reliability=incident.source_reliability,
-        credibility=incident.credibility,
-        expires_at=incident.expires_at,
-        status=ReportStatus(incident.status).value,
-        created_at=AT,
-        created_by="test",
-        updated_at=AT,
-    )
-
-
 def test_field_at_projects_a_later_departure_and_falls_back_on_a_zone_start(
     graph: RoadGraph, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -373,7 +354,7 @@ def test_field_at_projects_a_later_departure_and_falls_back_on_a_zone_start(
     with db.session() as s:
         repo = ReportRepository(s)
         for incident in [*incidents, expiring]:
-            repo.add(_row(incident))
+            repo.add(incident_row(incident, stored_at=AT))
         ZoneRepository(s).add(
             ZoneRow(
                 id="later",

@@ -17,6 +17,7 @@ import shapely
 from shapely.geometry import box
 from sqlalchemy.orm import Session
 
+from conftest import incident_row
 from corridors.config import SHIPPED_DATA_DIR
 from corridors.domain import Category, Incident, ReportStatus, Zone, ZoneKind
 from corridors.graph.model import RoadGraph
@@ -28,7 +29,7 @@ from corridors.services import risk_state
 from corridors.services.reports import incidents_for_risk
 from corridors.services.risk_state import RiskState
 from corridors.services.zones import active_zones
-from corridors.store import Database, ReportRepository, ReportRow, ZoneRepository, ZoneRow
+from corridors.store import Database, ReportRepository, ZoneRepository, ZoneRow
 from corridors.store.changes import ChangeHorizon
 
 CFG = load_risk_model(SHIPPED_DATA_DIR / "risk-model.toml")
@@ -89,31 +90,11 @@ def _incidents(graph: RoadGraph, n: int, seed: int, prefix: str = "r") -> list[I
     ]
 
 
-def _row(i: Incident) -> ReportRow:
-    return ReportRow(
-        id=i.id,
-        occurred_at=i.occurred_at,
-        lon=i.lon,
-        lat=i.lat,
-        uncertainty_m=i.uncertainty_m,
-        category=i.category.value,
-        severity=i.severity,
-        fatalities=i.fatalities,
-        source_reliability=i.source_reliability,
-        credibility=i.credibility,
-        expires_at=i.expires_at,
-        status=ReportStatus(i.status).value,
-        created_at=AT,
-        created_by="test",
-        updated_at=AT,
-    )
-
-
 def _store(db: Database, incidents: list[Incident]) -> None:
     with db.session() as s:
         repo = ReportRepository(s)
         for i in incidents:
-            repo.add(_row(i))
+            repo.add(incident_row(i, stored_at=AT))
         s.commit()
 
 
@@ -388,7 +369,9 @@ def test_a_report_committed_late_is_not_missed(graph: RoadGraph, db: Database) -
     state = RiskState(graph, db, CFG, clock=Clock(), refresh_interval_s=3600.0)
     late = Session(db.engine)
     try:
-        ReportRepository(late).add(_row(_incidents(graph, 1, 17, prefix="late")[0]))
+        ReportRepository(late).add(
+            incident_row(_incidents(graph, 1, 17, prefix="late")[0], stored_at=AT)
+        )
         if not db.is_sqlite:  # SQLite: the late writer holds the only write lock
             _store(db, _incidents(graph, 1, 18, prefix="early"))
         field = state.apply_changes()
