@@ -351,3 +351,30 @@ def incident_row(incident: Incident, *, stored_at: datetime) -> ReportRow:
         created_by="test",
         updated_at=stored_at,
     )
+
+
+def report_values(at: datetime, **overrides: Any) -> dict[str, Any]:
+    """Column values of a plain stored report (occurred, filed and changed at ``at``)."""
+    values: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "external_id": None,
+        "occurred_at": at,
+        "lon": -72.33,
+        "lat": 18.54,
+        "uncertainty_m": 100.0,
+        "category": "armed_clash",
+        "severity": 3,
+        "fatalities": 0,
+        "source": "test",
+        "source_reliability": None,
+        "credibility": None,
+        "description": None,
+        "expires_at": None,
+        "status": "active",
+        "status_note": None,
+        "created_at": at,
+        "created_by": "tester",
+        "updated_at": at,
+    }
+    values.update(overrides)
+    return values

@@ -13,6 +13,7 @@ from shapely.geometry import box
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from conftest import report_values
 from corridors.domain import ReportStatus
 from corridors.store import Database, ReportRepository, ReportRow, ZoneRepository, ZoneRow
 from corridors.store.changes import ChangeHorizon
@@ -21,27 +22,7 @@ T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 
 def _report(report_id: str) -> dict[str, Any]:
-    return {
-        "id": report_id,
-        "external_id": None,
-        "occurred_at": T0 - timedelta(hours=1),
-        "lon": -72.33,
-        "lat": 18.54,
-        "uncertainty_m": 100.0,
-        "category": "armed_clash",
-        "severity": 3,
-        "fatalities": 0,
-        "source": "test",
-        "source_reliability": None,
-        "credibility": None,
-        "description": None,
-        "expires_at": None,
-        "status": "active",
-        "status_note": None,
-        "created_at": T0,
-        "created_by": "tester",
-        "updated_at": T0,
-    }
+    return report_values(T0, id=report_id, occurred_at=T0 - timedelta(hours=1))
 
 
 def _zone(zone_id: str) -> ZoneRow:

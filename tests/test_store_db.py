@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import inspect, text
 
+from conftest import report_values
 from corridors.domain import Category, ReportStatus, ZoneKind
 from corridors.errors import InputError, NotFoundError
 from corridors.store import (
@@ -25,29 +26,7 @@ T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def _report(**kw: Any) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        "id": str(uuid.uuid4()),
-        "external_id": None,
-        "occurred_at": T0,
-        "lon": -72.33,
-        "lat": 18.54,
-        "uncertainty_m": 100.0,
-        "category": "armed_clash",
-        "severity": 3,
-        "fatalities": 0,
-        "source": "test",
-        "source_reliability": None,
-        "credibility": None,
-        "description": None,
-        "expires_at": None,
-        "status": "active",
-        "status_note": None,
-        "created_at": T0,
-        "created_by": "tester",
-        "updated_at": T0,
-    }
-    values.update(kw)
-    return values
+    return report_values(T0, **kw)
 
 
 def test_migrate_creates_every_table_and_is_repeatable(database: Database) -> None:
