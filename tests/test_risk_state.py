@@ -436,6 +436,61 @@ def test_a_full_refresh_lets_incremental_refreshes_through(
     _assert_metrics_match(state, field)
 
 
+@pytest.mark.parametrize("staged", [True, False])
+def test_reports_reach_routes_while_a_full_refresh_customises(
+    graph: RoadGraph, db: Database, monkeypatch: pytest.MonkeyPatch, staged: bool
+) -> None:
+    """Staged (small graphs): while the full refresh customises the spare metrics, a new
+    report and a retraction reach the live metrics at once. In place (large graphs) the
+    incremental refresh waits for it. Either way the full refresh then installs a field
+    and metrics with every change."""
+    _store(db, _incidents(graph, 40, 21))
+    clock = Clock()
+    state = RiskState(graph, db, CFG, clock=clock, refresh_interval_s=3600.0)
+    state.routing.staged_refresh = staged
+    clock.now = AT + timedelta(minutes=1)  # decay: the full refresh changes every weight
+    customising, release = threading.Event(), threading.Event()
+    engine = state.routing.engine
+    set_weights = engine.set_weights
+
+    def held(key: object, weights: np.ndarray) -> object:
+        stats = set_weights(key, weights)
+        if threading.current_thread().name == "full-refresh":
+            customising.set()
+            assert release.wait(120)
+        return stats
+
+    monkeypatch.setattr(engine, "set_weights", held)
+    result: dict[str, RiskField] = {}
+    full = threading.Thread(
+        target=lambda: result.setdefault("field", state.refresh_now()), name="full-refresh"
+    )
+    full.start()
+    incremental = threading.Thread(target=state.apply_changes)
+    try:
+        assert customising.wait(120)
+        _store(db, _incidents(graph, 1, 22, prefix="during"))
+        _set_status(db, "r5", ReportStatus.retracted)
+        incremental.start()
+        incremental.join(0.5 if not staged else 60)
+        if staged:
+            assert not incremental.is_alive(), "the report waited for the full refresh"
+            assert "during0" in state.field.report_ids
+            assert "r5" not in state.field.report_ids
+            _assert_metrics_match(state, state.field)
+        else:
+            assert incremental.is_alive()
+    finally:
+        release.set()
+        full.join(120)
+        incremental.join(60)
+    assert not full.is_alive()
+    assert "during0" in state.field.report_ids
+    assert "r5" not in state.field.report_ids
+    _assert_same(state.field, _full(state, clock.now))
+    _assert_metrics_match(state, state.field)
+
+
 def test_background_full_refreshes_run_beside_incremental_ones(
     graph: RoadGraph, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:

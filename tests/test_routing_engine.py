@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -288,3 +289,50 @@ def test_engines_on_one_graph_share_the_cch() -> None:
     a, b = CCHEngine(g), CCHEngine(g)
     assert a._cch is b._cch
     assert CCHEngine(grid_graph(6, 6, seed=1))._cch is not a._cch
+
+
+def test_customising_one_metric_leaves_queries_on_others_running() -> None:
+    """Each metric has its own lock: while one is held (as by a re-customisation), a
+    query on another metric completes; a query on the held one waits for it."""
+    g = grid_graph(8, 8, seed=4)
+    engine = CCHEngine(g)
+    engine.set_weights("busy", g.edge_duration_s)
+    engine.set_weights("free", g.edge_duration_s * 2)
+    o, d = At(0, 0.5), At(g.edge_count - 1, 0.5)
+    done: dict[str, EdgePath | None] = {}
+    with engine._holding("busy"):
+        free = threading.Thread(target=lambda: done.setdefault("free", engine.route("free", o, d)))
+        busy = threading.Thread(target=lambda: done.setdefault("busy", engine.route("busy", o, d)))
+        free.start()
+        busy.start()
+        free.join(30)
+        assert not free.is_alive(), "a query waited for another metric's lock"
+        busy.join(0.2)
+        assert busy.is_alive()
+        assert "busy" not in done
+    busy.join(30)
+    assert done["free"] is not None
+    assert done["busy"] is not None
+    assert done["free"].cost == pytest.approx(2 * done["busy"].cost)
+
+
+def test_swap_exchanges_metrics_for_later_queries() -> None:
+    g = grid_graph(8, 8, seed=4)
+    engine = CCHEngine(g)
+    slow = g.edge_duration_s * 3
+    engine.set_weights("live", g.edge_duration_s)
+    engine.set_weights("spare", slow)
+    o, d = At(0, 0.5), At(g.edge_count - 1, 0.5)
+    before = engine.route("live", o, d)
+    engine.swap("live", "spare")
+    after = engine.route("live", o, d)
+    assert before is not None
+    assert after is not None
+    assert after.cost == pytest.approx(3 * before.cost)
+    assert np.array_equal(engine.weights("live"), slow)
+    assert np.array_equal(engine.weights("spare"), g.edge_duration_s)
+    # The metrics keep working after the swap: updates reach the swapped-in one.
+    w = slow.copy()
+    w[: g.edge_count // 2] *= 2
+    engine.set_weights("live", w)
+    assert np.array_equal(engine.weights("live"), w)

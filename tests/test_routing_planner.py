@@ -14,7 +14,13 @@ from corridors.errors import NoRouteError
 from corridors.routing._toygraph import graph_from_edges, grid_graph
 from corridors.routing.costs import CostModel, edge_costs, edge_exposure
 from corridors.routing.engine import NetworkxEngine
-from corridors.routing.planner import RouteBlockedError, RoutingState, plan_routes
+from corridors.routing.pareto import pareto_front
+from corridors.routing.planner import (
+    STAGED_REFRESH_MAX_NODES,
+    RouteBlockedError,
+    RoutingState,
+    plan_routes,
+)
 
 
 @dataclass
@@ -260,3 +266,64 @@ def test_via_sample_is_inside_the_detour_ellipse_and_misses_none_when_small() ->
         else:
             assert alt.VIA_SAMPLE / 4 <= got.shape[0] <= 2 * alt.VIA_SAMPLE
     assert small >= 1
+
+
+def test_staged_refresh_keeps_live_metrics_until_commit_and_takes_in_changes() -> None:
+    """A full refresh customises spare metrics while reports keep reaching the live ones;
+    the commit brings the spares up to date, swaps them in, and routes equal a fresh state."""
+    g = grid_graph(10, 10, seed=2)
+    old = _risk(g, 3)
+    st_ = RoutingState(g, old, staged_refresh=True)
+    levels = st_.cost_model.levels
+    live_before = {lv: st_.engine.weights(lv).copy() for lv in levels}
+    decayed = Risk(old.edge_risk_per_km * 0.7, old.edge_blocked.copy())  # every edge changes
+    staged = st_.stage(decayed)
+    assert staged is not None
+    for lv in levels:  # live metrics untouched by the staging
+        assert np.array_equal(st_.engine.weights(lv), live_before[lv])
+    # A report meanwhile reaches the live metrics by a partial update.
+    reported = old.edge_risk_per_km.copy()
+    reported[7] += 9.0
+    assert st_.refresh(Risk(reported, old.edge_blocked.copy()))[0.5].mode == "partial"
+    # The full refresh installs the decayed field with the report (and a no-go edge) in it.
+    final_risk = decayed.edge_risk_per_km.copy()
+    final_risk[7] += 9.0
+    final_blocked = old.edge_blocked.copy()
+    final_blocked[11] = True
+    final = Risk(final_risk, final_blocked)
+    stats = st_.commit(staged, final)
+    assert stats[0.5].mode == "partial"
+    assert st_.risk is final
+    fresh = RoutingState(g, final)
+    for lv in levels:
+        assert np.array_equal(st_.engine.weights(lv), fresh.engine.weights(lv))
+    o, d = _corner_snaps(g)
+    for alpha in (0.0, 0.5, 1.0):
+        got = plan_routes(st_, g, final, o, d, risk_aversion=alpha).routes[0].cost
+        want = _reference_cost(g, final, alpha, o, d)
+        assert want is not None
+        assert got == pytest.approx(want, rel=1e-6)
+    # The next report updates the swapped-in metrics in place, by a partial update.
+    again = final_risk.copy()
+    again[3] += 2.0
+    assert st_.refresh(Risk(again, final_blocked))[0.5].mode == "partial"
+    assert np.array_equal(
+        st_.engine.weights(0.5), RoutingState(g, Risk(again, final_blocked)).engine.weights(0.5)
+    )
+
+
+def test_large_graphs_refresh_in_place() -> None:
+    g = grid_graph(6, 6, seed=2)
+    assert RoutingState(g, _risk(g, 1)).staged_refresh
+    in_place = RoutingState(g, _risk(g, 1), staged_refresh=False)
+    assert in_place.stage(_risk(g, 2)) is None
+    assert STAGED_REFRESH_MAX_NODES < 1_000_000
+
+
+def test_pareto_front_keeps_the_first_of_routes_with_equal_figures() -> None:
+    """Figures equal but for the last bits (sums over pieces in another order) are one
+    point of the front, held by the earlier route (the recommended one)."""
+    twins = [(136.70000000000002, 0.0), (136.7, 0.0), (119.3, 0.56)]
+    assert pareto_front(["recommended", "alternative", "fast"], twins) == ["fast", "recommended"]
+    assert pareto_front(["a", "b"], [(1.0, 2.0), (1.0 + 1e-6, 2.0)]) == ["a"]
+    assert pareto_front(["a", "b"], [(1.0, 2.0), (1.1, 1.9)]) == ["a", "b"]

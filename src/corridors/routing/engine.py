@@ -16,8 +16,10 @@ a *metric*, customised in ~0.2 s per 360k arcs (~15-20 s at 1M nodes), and answe
 integers: float weights are multiplied by a power-of-ten ``scale`` chosen so that no simple
 path can reach RoutingKit's infinity (see :func:`integer_weights`); impassable edges get
 that infinity. The extension panics when a metric is re-customised while a query object
-using it is alive, or when a query result outlives the next query, so every call holds one
-lock and copies results into Python lists before it returns.
+using it is alive, or when a query result outlives the next query, so every call holds the
+lock of the metric it uses and copies results into Python lists before it returns. Metrics
+have a lock each: re-customising one (``reset`` releases the GIL) does not hold up queries
+on the others.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import threading
 import time
 import weakref
 from collections.abc import Hashable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -259,7 +262,7 @@ class _Metric:
     :func:`_path_bound`), kept up to date by partial updates so that they need not scan
     every weight. The integer weights are not kept: RoutingKit holds them, and the few a
     query needs are recomputed from ``weights`` (:func:`_int_weight`). ``version`` counts
-    the changes of ``weights``.
+    the changes of ``weights``. ``lock`` is held by every query on and change of it.
     """
 
     weights: FloatArray
@@ -267,6 +270,7 @@ class _Metric:
     bound: float
     metric: rk.CCHMetric
     version: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
 _VERSIONS = itertools.count(1)
@@ -404,8 +408,9 @@ class CCHEngine:
 
     Notes
     -----
-    Thread-safe: one lock serialises queries and customisations (the extension forbids
-    queries during customisation). The CCH is built once per graph object (engines on the
+    Thread-safe: each metric's lock serialises the queries on it and its customisations (the
+    extension forbids queries during customisation); a short engine lock guards the table
+    of metrics. The CCH is built once per graph object (engines on the
     same graph share it): ~5 s and ~720 MB at 1M nodes (a 1000 x 1000 synthetic grid,
     ~1.4 GB at the peak of the build), plus ~90 s to order the nodes when the graph cache
     holds no order. Each metric adds ~290 MB there (two 32-bit weights per CCH arc, plus
@@ -416,7 +421,7 @@ class CCHEngine:
         self.graph = graph
         self._cch = _build_cch(graph)
         self._metrics: dict[Hashable, _Metric] = {}
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()  # the table of metrics only
         self._tail = graph.edge_tail
         self._head = graph.edge_head
 
@@ -427,6 +432,23 @@ class CCHEngine:
         updater = rk.CCHMetricPartialUpdater(self._cch)
         updater.apply(metric, updates)
         del updater
+
+    @contextmanager
+    def _holding(self, key: Hashable) -> Iterator[_Metric]:
+        """Metric ``key`` with its lock held (``KeyError`` when there is none).
+
+        Looked up again once locked: a :meth:`swap` or :meth:`drop` meanwhile would
+        otherwise leave the caller on a metric no longer under ``key``.
+        """
+        while True:
+            with self._lock:
+                m = self._metrics[key]
+            with m.lock:
+                with self._lock:
+                    current = self._metrics.get(key) is m
+                if current:
+                    yield m
+                    return
 
     @property
     def keys(self) -> list[Hashable]:
@@ -446,13 +468,13 @@ class CCHEngine:
 
     def weights(self, key: Hashable) -> FloatArray:
         """The float weights of metric ``key`` (read-only view; do not modify)."""
-        with self._lock:
-            return self._metrics[key].weights
+        with self._holding(key) as m:
+            return m.weights
 
     def scale(self, key: Hashable) -> float:
         """Integer units per weight unit of metric ``key``."""
-        with self._lock:
-            return self._metrics[key].scale
+        with self._holding(key) as m:
+            return m.scale
 
     def set_weights(self, key: Hashable, weights: FloatArray) -> UpdateStats:
         """Create or update metric ``key`` with float edge weights.
@@ -478,17 +500,19 @@ class CCHEngine:
             raise ValueError(f"expected {self.graph.edge_count} weights, got {w.shape}")
         t0 = time.perf_counter()
         with self._lock:
-            old = self._metrics.get(key)
-            if old is None:
-                _check_weights(w)
-                bound = _path_bound(w, self.graph.node_count)
-                scale = _scale_for(bound)
-                ints = _scaled(w, scale)
-                metric = rk.CCHMetric(self._cch, ints)  # type: ignore[arg-type]
-                del ints
+            exists = key in self._metrics
+        if not exists:
+            _check_weights(w)
+            bound = _path_bound(w, self.graph.node_count)
+            scale = _scale_for(bound)
+            ints = _scaled(w, scale)
+            metric = rk.CCHMetric(self._cch, ints)  # type: ignore[arg-type]
+            del ints
+            with self._lock:
                 self._metrics[key] = _Metric(w, scale, bound, metric, _next_version())
-                release_free_memory()
-                return UpdateStats("new", int(w.shape[0]), time.perf_counter() - t0)
+            release_free_memory()
+            return UpdateStats("new", int(w.shape[0]), time.perf_counter() - t0)
+        with self._holding(key) as old:
             same = (old.weights == w) | (np.isinf(old.weights) & np.isinf(w))
             changed = np.flatnonzero(~same)
             del same
@@ -529,8 +553,7 @@ class CCHEngine:
             raise ValueError("edges and values differ in length")
         if val.size and np.nanmin(val) < 0:
             raise ValueError("edge weights must be >= 0")
-        with self._lock:
-            m = self._metrics[key]
+        with self._holding(key) as m:
             cur = m.weights[idx]
             diff = ~((cur == val) | (np.isinf(cur) & np.isinf(val)))
             idx, val = idx[diff], val[diff]
@@ -576,6 +599,15 @@ class CCHEngine:
         m.version += 1
         release_free_memory()
 
+    def swap(self, a: Hashable, b: Hashable) -> None:
+        """Exchange metrics ``a`` and ``b`` at once (both must exist).
+
+        Queries asked for ``a`` from then on run on what was ``b``; a query already running
+        finishes on the metric it started on.
+        """
+        with self._lock:
+            self._metrics[a], self._metrics[b] = self._metrics[b], self._metrics[a]
+
     def drop(self, key: Hashable) -> None:
         """Forget metric ``key`` (frees its memory)."""
         with self._lock:
@@ -612,8 +644,8 @@ class CCHEngine:
         EdgePath or None
             ``None`` when no path exists.
         """
-        with self._lock:
-            return self._route_avoiding(self._metrics[key], origin, destination, forbidden)
+        with self._holding(key) as m:
+            return self._route_avoiding(m, origin, destination, forbidden)
 
     def route_via(
         self,
@@ -629,8 +661,7 @@ class CCHEngine:
         The two halves are cheapest paths (as :meth:`route`); the whole may repeat nodes
         (callers wanting a simple path check it). ``None`` when either half is missing.
         """
-        with self._lock:
-            m = self._metrics[key]
+        with self._holding(key) as m:
             head = self._route_avoiding(m, origin, via, forbidden)
             tail = None if head is None else self._route_avoiding(m, via, destination, forbidden)
         if head is None or tail is None:
@@ -647,8 +678,7 @@ class CCHEngine:
         One CCH one-to-many search (``CCHOneToMany``): a few ms for hundreds of nodes at
         100k nodes, where a Dijkstra tree costs a hundred.
         """
-        with self._lock:
-            m = self._metrics[key]
+        with self._holding(key) as m:
             sources = [(n, v[0]) for n, v in self._ends(m, origin, None, leaving=True).items()]
             if not sources or not len(nodes):
                 return np.full(len(nodes), np.inf)
@@ -659,8 +689,7 @@ class CCHEngine:
 
     def distances_to(self, key: Hashable, nodes: IntArray, destination: EdgePosition) -> FloatArray:
         """Cost from each of ``nodes`` to ``destination`` (``inf`` when unreachable)."""
-        with self._lock:
-            m = self._metrics[key]
+        with self._holding(key) as m:
             targets = [
                 (n, v[0]) for n, v in self._ends(m, destination, None, leaving=False).items()
             ]
@@ -696,8 +725,7 @@ class CCHEngine:
 
     def node_distance(self, key: Hashable, source: int, target: int) -> float | None:
         """Cost between two nodes under metric ``key`` (integer-rounded, weight units)."""
-        with self._lock:
-            m = self._metrics[key]
+        with self._holding(key) as m:
             query = rk.CCHQuery(m.metric)
             result = query.run(int(source), int(target))
             distance = result.distance

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TypeVar
 
-__all__ = ["MAX_PARETO", "dominates", "pareto_front"]
+__all__ = ["MAX_PARETO", "REL_TOL", "dominates", "pareto_front", "same"]
 
 #: Largest Pareto set returned.
 MAX_PARETO = 5
@@ -22,16 +22,27 @@ MAX_PARETO = 5
 T = TypeVar("T")
 
 
-def dominates(a: tuple[float, float], b: tuple[float, float], *, rel_tol: float = 1e-9) -> bool:
+#: Objectives this close (relative, at least absolute for values below 1) count as equal:
+#: the same figures summed over pieces in another order differ in the last bits.
+REL_TOL = 1e-9
+
+
+def _le(x: float, y: float) -> bool:
+    return x <= y + REL_TOL * max(1.0, abs(y))
+
+
+def _lt(x: float, y: float) -> bool:
+    return x < y - REL_TOL * max(1.0, abs(y))
+
+
+def dominates(a: tuple[float, float], b: tuple[float, float]) -> bool:
     """True when ``a`` is no worse than ``b`` in both objectives and better in one."""
+    return _le(a[0], b[0]) and _le(a[1], b[1]) and (_lt(a[0], b[0]) or _lt(a[1], b[1]))
 
-    def le(x: float, y: float) -> bool:
-        return x <= y + rel_tol * max(1.0, abs(y))
 
-    def lt(x: float, y: float) -> bool:
-        return x < y - rel_tol * max(1.0, abs(y))
-
-    return le(a[0], b[0]) and le(a[1], b[1]) and (lt(a[0], b[0]) or lt(a[1], b[1]))
+def same(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    """True when ``a`` and ``b`` are equal in both objectives (within :data:`REL_TOL`)."""
+    return _le(a[0], b[0]) and _le(b[0], a[0]) and _le(a[1], b[1]) and _le(b[1], a[1])
 
 
 def pareto_front(
@@ -44,7 +55,8 @@ def pareto_front(
     items
         Anything (e.g. routes).
     objectives
-        ``(duration_s, exposure)`` of each item; items with equal objectives are kept once.
+        ``(duration_s, exposure)`` of each item; of items with equal objectives (within
+        :data:`REL_TOL`) the first is kept.
     limit
         Most items returned: the two extremes and evenly spaced ones between.
 
@@ -56,9 +68,12 @@ def pareto_front(
     idx = sorted(range(len(items)), key=lambda i: (objectives[i][0], objectives[i][1]))
     front: list[int] = []
     for i in idx:
-        if any(
-            dominates(objectives[j], objectives[i]) or objectives[j] == objectives[i] for j in front
-        ):
+        if any(dominates(objectives[j], objectives[i]) for j in front):
+            continue
+        twin = next((j for j in front if same(objectives[j], objectives[i])), None)
+        if twin is not None:  # equal figures: the earlier item stays
+            if twin > i:
+                front[front.index(twin)] = i
             continue
         front = [j for j in front if not dominates(objectives[i], objectives[j])]
         front.append(i)

@@ -4,11 +4,13 @@
 level (:data:`corridors.routing.costs.LEVELS`; fewer on large graphs, see
 :meth:`corridors.routing.costs.CostModel.for_graph`), all built from the current risk snapshot;
 :meth:`RoutingState.refresh` re-customises them when the risk field changes (partial
-updates when few edges changed). A request is answered on the metric of the level nearest
-its ``risk_aversion``; its own impassable edges (``avoid_edges``, ``max_edge_risk``) are
-applied per query (see :meth:`corridors.routing.engine.CCHEngine.route`). A request whose
-risk view is not the state's current snapshot (e.g. ``depart_at`` in the past) gets
-ad-hoc metrics, customised for it and dropped after it (~0.2 s per level per 360k arcs).
+updates when few edges changed); for a full refresh, :meth:`RoutingState.stage`
+customises spare metrics beside the live ones and :meth:`RoutingState.commit` swaps them
+in. A request is answered on the metric of the level nearest its ``risk_aversion``; its
+own impassable edges (``avoid_edges``, ``max_edge_risk``) are applied per query (see
+:meth:`corridors.routing.engine.CCHEngine.route`). A request whose risk view is not the
+state's current snapshot (e.g. ``depart_at`` in the past) gets ad-hoc metrics, customised
+for it and dropped after it (~0.2 s per level per 360k arcs).
 """
 
 from __future__ import annotations
@@ -45,9 +47,11 @@ from corridors.routing.summary import (
 )
 
 __all__ = [
+    "STAGED_REFRESH_MAX_NODES",
     "NoRouteDiagnosis",
     "ParetoPoint",
     "PlannedRoute",
+    "RiskSnapshot",
     "RouteBlockedError",
     "RoutePlan",
     "RoutingState",
@@ -135,6 +139,45 @@ class RoutePlan:
     risk_aversion_level: float = 0.0
 
 
+#: Graphs up to this many nodes keep a spare metric per level for full refreshes (see
+#: :meth:`RoutingState.stage`): ~10 MB per level at 100k nodes, ~360 MB at 1M, where the
+#: memory budget wins and a full refresh re-customises in place.
+STAGED_REFRESH_MAX_NODES = 500_000
+
+
+def _spare(level: float) -> Hashable:
+    """Engine key of the spare metric of ``level``."""
+    return ("spare", level)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class RiskSnapshot:
+    """A risk view with copies of its per-edge arrays, to compare the next one with.
+
+    :meth:`RoutingState.stage` returns the one its spare metrics were customised for.
+    """
+
+    risk: RiskView
+    risk_per_km: npt.NDArray[np.float64]
+    blocked: BoolArray
+
+    @classmethod
+    def of(cls, risk: RiskView, edge_count: int) -> RiskSnapshot:
+        """Copy the arrays of ``risk`` (a graph of ``edge_count`` edges)."""
+        risk_per_km = np.array(risk.edge_risk_per_km, dtype=np.float64, copy=True)
+        blocked = np.array(risk.edge_blocked, dtype=np.bool_, copy=True)
+        if risk_per_km.shape != (edge_count,) or blocked.shape != (edge_count,):
+            raise ValueError(f"risk arrays must have {edge_count} entries")
+        return cls(risk, risk_per_km, blocked)
+
+    def changed(self, other: RiskSnapshot) -> IntArray:
+        """Edges whose risk or blocking differs in ``other``."""
+        old, new = self.risk_per_km, other.risk_per_km
+        same = (old == new) | (np.isnan(old) & np.isnan(new))
+        same &= self.blocked == other.blocked
+        return np.flatnonzero(~same)
+
+
 class RoutingState:
     """The CCH of one graph and its per-level metrics for the current risk snapshot.
 
@@ -150,6 +193,10 @@ class RoutingState:
         Threshold, risk per km, for hotspots and high-risk distance.
     engine
         A prebuilt engine for ``graph`` (building one takes ~3 s per 100k nodes).
+    staged_refresh
+        Keep a spare metric per level so that a full refresh is customised beside the
+        live metrics (:meth:`stage`, :meth:`commit`) instead of in place; default: on
+        graphs of at most :data:`STAGED_REFRESH_MAX_NODES` nodes.
     """
 
     def __init__(
@@ -160,68 +207,129 @@ class RoutingState:
         cost_model: CostModel | None = None,
         high_risk_per_km: float = 1.0,
         engine: CCHEngine | None = None,
+        staged_refresh: bool | None = None,
     ) -> None:
         self.graph = graph
         self.cost_model = (cost_model or CostModel()).for_graph(graph.node_count)
         self.high_risk_per_km = high_risk_per_km
         self.engine = engine or CCHEngine(graph)
+        if staged_refresh is None:
+            staged_refresh = graph.node_count <= STAGED_REFRESH_MAX_NODES
+        self.staged_refresh = staged_refresh
         self._adhoc_lock = threading.Lock()
-        self._refresh_lock = threading.Lock()
-        self._risk_per_km = np.zeros(0)
-        self._blocked = np.zeros(0, dtype=np.bool_)
+        self._refresh_lock = threading.Lock()  # the live metrics change
+        self._stage_lock = threading.Lock()  # the spare metrics change
+        self._current: RiskSnapshot | None = None
         self._versions: dict[float, int | None] = {}
         self.risk = risk
         self.refresh(risk)
 
     def refresh(self, risk: RiskView) -> dict[float, UpdateStats]:
-        """Make ``risk`` the current snapshot and update every level's metric.
+        """Make ``risk`` the current snapshot and update every level's metric in place.
 
         The edges whose risk or blocking changed since the previous snapshot are found
         once; when they are few (a new or retracted report), each level recomputes and
         updates only their weights (:meth:`CCHEngine.update_edges`), otherwise its whole
         weight vector (:meth:`CCHEngine.set_weights`, which compares every weight). A
         level whose metric someone else changed meanwhile (a shared engine) is rewritten.
+        Queries on a level wait while its metric is re-customised.
 
         Returns
         -------
         dict
             Level -> how its metric was updated (mode, changed arcs, seconds).
         """
-        risk_per_km = np.array(risk.edge_risk_per_km, dtype=np.float64, copy=True)
-        blocked = np.array(risk.edge_blocked, dtype=np.bool_, copy=True)
-        m = self.graph.edge_count
-        if risk_per_km.shape != (m,) or blocked.shape != (m,):
-            raise ValueError(f"risk arrays must have {m} entries")
+        target = RiskSnapshot.of(risk, self.graph.edge_count)
         with self._refresh_lock:
-            changed: IntArray | None = None
-            if self._risk_per_km.shape == (m,):
-                old = self._risk_per_km
-                same = (old == risk_per_km) | (np.isnan(old) & np.isnan(risk_per_km))
-                same &= self._blocked == blocked
-                changed = np.flatnonzero(~same)
-                del same
-            stats: dict[float, UpdateStats] = {}
-            few = changed is not None and changed.size <= PARTIAL_UPDATE_MAX_SHARE * m
-            for level in self.cost_model.levels:
-                mine = self._versions.get(level, -1) == self.engine.version(level)
-                if mine and few and changed is not None:
-                    values = edge_costs(
-                        self.graph.edge_duration_s[changed],
-                        risk_per_km[changed] * self.graph.edge_length_m[changed] / 1000.0,
-                        self.cost_model.exposure_weight_s(level),
-                        impassable_mask=blocked[changed],
-                    )
-                    stats[level] = self.engine.update_edges(level, changed, values)
-                else:
-                    weights = _level_weights(
-                        self.graph, self.cost_model, risk_per_km, blocked, level
-                    )
-                    stats[level] = self.engine.set_weights(level, weights)
-                    del weights
-                self._versions[level] = self.engine.version(level)
-            self._risk_per_km, self._blocked = risk_per_km, blocked
-            self.risk = risk
+            stats = {
+                level: self._update(level, level, self._current, target, own=True)
+                for level in self.cost_model.levels
+            }
+            self._install(target)
         return stats
+
+    def stage(self, risk: RiskView) -> RiskSnapshot | None:
+        """Customise spare metrics for ``risk``, leaving the live ones in service.
+
+        For a full refresh (time decay changes every weight): the spare metrics are
+        re-customised here, outside the lock :meth:`refresh` takes, so that new or
+        retracted reports keep reaching the live metrics meanwhile; :meth:`commit` then
+        brings the spares up to date and swaps them in. ``None`` (nothing staged) when
+        this state re-customises in place (``staged_refresh`` off: large graphs, where a
+        spare metric per level would cost hundreds of MB).
+        """
+        if not self.staged_refresh:
+            return None
+        staged = RiskSnapshot.of(risk, self.graph.edge_count)
+        with self._stage_lock:
+            for level in self.cost_model.levels:
+                weights = self._weights_of(staged, level)
+                self.engine.set_weights(_spare(level), weights)
+                del weights
+        return staged
+
+    def commit(self, staged: RiskSnapshot, risk: RiskView) -> dict[float, UpdateStats]:
+        """Make ``risk`` current on the spare metrics :meth:`stage` made for ``staged``.
+
+        Each spare gets the few changes between ``staged`` and ``risk`` (reports stored
+        while it was customised), then takes the place of the live metric, which becomes
+        the spare of the next full refresh.
+
+        Returns
+        -------
+        dict
+            Level -> how its spare metric was brought from ``staged`` to ``risk``.
+        """
+        target = RiskSnapshot.of(risk, self.graph.edge_count)
+        with self._refresh_lock, self._stage_lock:
+            stats: dict[float, UpdateStats] = {}
+            for level in self.cost_model.levels:
+                stats[level] = self._update(_spare(level), level, staged, target, own=False)
+                self.engine.swap(level, _spare(level))
+            self._install(target)
+        return stats
+
+    def _update(
+        self,
+        key: Hashable,
+        level: float,
+        current: RiskSnapshot | None,
+        target: RiskSnapshot,
+        *,
+        own: bool,
+    ) -> UpdateStats:
+        """Bring metric ``key`` of ``level``, which reflects ``current``, to ``target``.
+
+        Only the changed edges are rewritten when they are few and, with ``own``, nobody
+        else changed the metric since this state last wrote it; else every weight.
+        """
+        changed = None if current is None else current.changed(target)
+        m = self.graph.edge_count
+        few = changed is not None and changed.size <= PARTIAL_UPDATE_MAX_SHARE * m
+        if own:
+            few = few and self._versions.get(level, -1) == self.engine.version(level)
+        if few and changed is not None:
+            values = edge_costs(
+                self.graph.edge_duration_s[changed],
+                target.risk_per_km[changed] * self.graph.edge_length_m[changed] / 1000.0,
+                self.cost_model.exposure_weight_s(level),
+                impassable_mask=target.blocked[changed],
+            )
+            return self.engine.update_edges(key, changed, values)
+        weights = self._weights_of(target, level)
+        return self.engine.set_weights(key, weights)
+
+    def _weights_of(self, snapshot: RiskSnapshot, level: float) -> npt.NDArray[np.float64]:
+        return _level_weights(
+            self.graph, self.cost_model, snapshot.risk_per_km, snapshot.blocked, level
+        )
+
+    def _install(self, target: RiskSnapshot) -> None:
+        """Record ``target`` as what every live metric reflects (refresh lock held)."""
+        for level in self.cost_model.levels:
+            self._versions[level] = self.engine.version(level)
+        self._current = target
+        self.risk = target.risk
 
     def level_weights(self, risk: RiskView, level: float) -> npt.NDArray[np.float64]:
         """Float edge costs (seconds-equivalent) at a risk-aversion level."""

@@ -11,10 +11,13 @@ Two background threads keep the risk field and the routing metrics up to date:
   updates, where a full refresh costs a full read, a field compute and a full
   re-customisation of every metric;
 - every ``risk_refresh_s`` seconds, a *full refresh* reads the store and computes the field
-  at the current time (time decay): the new *base* field. The read and the compute run
-  outside the lock incremental refreshes take, so changes keep being applied meanwhile;
-  then, under it, what was stored since the full read is applied to the new base and the
-  metrics are re-customised.
+  at the current time (time decay): the new *base* field. The read, the compute and (on
+  graphs up to :data:`corridors.routing.planner.STAGED_REFRESH_MAX_NODES` nodes) the
+  re-customisation of spare routing metrics run outside the lock incremental refreshes
+  take, so new and retracted reports keep reaching routes meanwhile; then, under it, what
+  was stored since the full read is applied to the new base and to the spare metrics
+  (partial updates), which are swapped in. Larger graphs re-customise in place, under
+  the lock (a spare metric per level would cost ~360 MB at 1M nodes).
 
 Requests for another instant (``depart_at`` in the past or future) get a field computed for
 that instant, cached for a short while; a later instant before any report occurs or zone
@@ -42,7 +45,7 @@ from corridors.graph.model import RoadGraph
 from corridors.ingest import FUTURE_TOLERANCE
 from corridors.risk.config import RiskModelConfig
 from corridors.risk.engine import RiskEngine, RiskField
-from corridors.routing import CostModel, RoutingState
+from corridors.routing import CostModel, RiskSnapshot, RoutingState
 from corridors.services.clock import Clock
 from corridors.services.reports import incidents_for_risk
 from corridors.services.risk_inputs import (
@@ -388,11 +391,12 @@ class RiskState:
         with self._full_lock:
             started = time.perf_counter()
             fresh = self._full_picture(self._now())
+            staged = self.routing.stage(fresh.current)
             with self._refresh_lock:
                 picture = self._advance(fresh, self._now())
                 if picture is None:  # a flood of changes meanwhile: start again, holding on
                     picture = self._full_picture(self._now())
-                self._install(picture, "full", started)
+                self._install(picture, "full", started, staged)
         return picture.current
 
     def apply_changes(self) -> RiskField:
@@ -409,9 +413,17 @@ class RiskState:
                 return picture.current
         return self.refresh_now()
 
-    def _install(self, picture: _Picture, mode: str, started: float) -> None:
-        """Make ``picture`` current: routing metrics first, then the field, then listeners."""
-        if picture.current is not self._picture.current:
+    def _install(
+        self, picture: _Picture, mode: str, started: float, staged: RiskSnapshot | None = None
+    ) -> None:
+        """Make ``picture`` current: routing metrics first, then the field, then listeners.
+
+        ``staged``: spare metrics customised for an earlier field (a full refresh's, see
+        :meth:`RoutingState.stage`), brought up to ``picture`` and swapped in.
+        """
+        if staged is not None:
+            self.routing.commit(staged, picture.current)
+        elif picture.current is not self._picture.current:
             self.routing.refresh(picture.current)
         self._picture = picture
         REFRESH_S.labels(mode=mode).observe(time.perf_counter() - started)
