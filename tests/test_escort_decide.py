@@ -573,6 +573,15 @@ def test_hotspots_closer_than_the_gap_merge() -> None:
     assert segs[0].streets == ("Rue A", "Rue B")
 
 
+def test_the_gap_is_measured_from_the_farthest_end_of_the_group() -> None:
+    """A hotspot inside a longer one does not shorten the group: the next one still joins."""
+    rules = HandoverRules(merge_gap_m=200.0, pad_m=0.0)
+    hotspots = [_hs(0, 1000), _hs(100, 200, "Rue B"), _hs(1100, 1200, "Rue C")]
+    segs = escort_segments(hotspots, 10_000, rules, PEAKS)
+    assert [(s.from_m, s.to_m) for s in segs] == [(0.0, 1200.0)]
+    assert segs[0].streets == ("Rue A", "Rue B", "Rue C")
+
+
 def test_hotspots_exactly_a_gap_apart_stay_apart() -> None:
     rules = HandoverRules(merge_gap_m=500.0, pad_m=100.0)
     segs = escort_segments([_hs(1000, 1200), _hs(1700, 1800)], 10_000, rules, PEAKS)

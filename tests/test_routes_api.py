@@ -335,3 +335,39 @@ def test_background_refresh_picks_up_a_new_report_quickly(api: RouteApi) -> None
     assert response.status_code == 201
     assert api.runtime.risk.wait_fresh(timeout_s=2.0)
     assert api.route().json()["routes"][0]["risk"]["exposure"] > 0
+
+
+def test_a_request_looks_up_each_departure_time_once(
+    api: RouteApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The routes of one request try the same departure times: one risk field lookup each."""
+    route = api.route(risk_aversion=0).json()["routes"][0]
+    coords = route["geometry"]["coordinates"]
+    for lon, lat in coords[:: max(1, len(coords) // 12)]:
+        api.report(
+            location={"lon": lon, "lat": lat},
+            uncertainty_m=0,
+            severity=5,
+            fatalities=10,
+            category="armed_clash",
+            occurred_at=(TEST_NOW - timedelta(hours=1)).isoformat(),
+        )
+    looked_up: list[Any] = []
+    field_at = api.runtime.risk.field_at
+
+    def spy(at: Any, *, quantum: timedelta | None = None) -> Any:
+        if quantum is not None:
+            looked_up.append(at)
+        return field_at(at, quantum=quantum)
+
+    monkeypatch.setattr(api.runtime.risk, "field_at", spy)
+    doc = api.route(risk_aversion=0, alternatives=2, convoy={"vehicles": 6, "cargo": "cash"}).json()
+    _assert_matches_schema(doc)
+    shifted = [
+        r
+        for r in doc["routes"]
+        if any(a["kind"] == "departure_shift" for a in r["escort"]["alternatives_considered"])
+    ]
+    assert len(shifted) >= 2  # several routes tried other departure times
+    assert looked_up
+    assert len(looked_up) == len(set(looked_up))

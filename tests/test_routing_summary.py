@@ -9,7 +9,7 @@ import pytest
 
 from corridors.graph.geo import haversine_m
 from corridors.routing._toygraph import graph_from_edges
-from corridors.routing.engine import Piece
+from corridors.routing.engine import PathArrays, Piece
 from corridors.routing.summary import cut_polyline, measure, summarise
 
 
@@ -246,3 +246,62 @@ def test_steps_merge_by_label_not_by_tag() -> None:
     risk = Risk(np.zeros(3), np.zeros(3, dtype=bool))
     s = summarise(g2, risk, [Piece(0), Piece(1), Piece(2)], high_risk_per_km=2.0)
     assert [(st.street, round(st.distance_m)) for st in s.steps] == [("Rue A", 200), ("Rue B", 100)]
+
+
+def _cut_polyline_reference(lon, lat, start, end):
+    """The array-based cut the list-based one replaced (same arithmetic)."""
+    x, y = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    kx = np.cos(np.radians(float(y.mean())))
+    seg = np.hypot(np.diff(x) * kx, np.diff(y))
+    cum = np.concatenate([[0.0], np.cumsum(seg)])
+    s_d, e_d = start * float(cum[-1]), end * float(cum[-1])
+
+    def point(d):
+        i = int(np.clip(np.searchsorted(cum, d, side="right") - 1, 0, seg.shape[0] - 1))
+        t = 0.0 if seg[i] <= 0 else (d - cum[i]) / seg[i]
+        t = min(1.0, max(0.0, t))
+        return [float(x[i] + t * (x[i + 1] - x[i])), float(y[i] + t * (y[i + 1] - y[i]))]
+
+    inner = [[float(x[i]), float(y[i])] for i in range(1, x.shape[0] - 1) if s_d < cum[i] < e_d]
+    return [point(s_d), *inner, point(e_d)]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_cut_polyline_matches_the_array_reference_exactly(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for _ in range(200):
+        n = int(rng.integers(2, 8))
+        lon = (-72.3 + np.cumsum(rng.uniform(-1e-3, 1e-3, n))).tolist()
+        lat = (18.5 + np.cumsum(rng.uniform(-1e-3, 1e-3, n))).tolist()
+        if rng.random() < 0.2:  # a repeated vertex: a zero-length leg
+            k = int(rng.integers(1, n))
+            lon[k], lat[k] = lon[k - 1], lat[k - 1]
+        a, b = sorted(rng.choice([0.0, 1.0, *rng.uniform(0, 1, 3)], 2))
+        assert cut_polyline(lon, lat, a, b) == _cut_polyline_reference(lon, lat, a, b)
+
+
+def test_a_path_measured_on_two_risk_views_gets_each_views_figures() -> None:
+    """Lengths are kept with the path; risk figures never are."""
+    from corridors.graph.synthetic import synthetic_city
+
+    graph = synthetic_city(12, 12, seed=5)
+    rng = np.random.default_rng(5)
+    (pieces,) = _random_paths(graph, rng, 1)
+    first = Risk(rng.uniform(0, 9, graph.edge_count), np.zeros(graph.edge_count, dtype=bool))
+    second = Risk(rng.uniform(0, 9, graph.edge_count), np.zeros(graph.edge_count, dtype=bool))
+    shared = PathArrays.of(pieces)
+    measure(graph, first, shared, high_risk_per_km=3.0)
+    again = measure(graph, second, shared, high_risk_per_km=3.0)
+    assert again == measure(graph, second, PathArrays.of(pieces), high_risk_per_km=3.0)
+    assert again != measure(graph, first, PathArrays.of(pieces), high_risk_per_km=3.0)
+
+
+def test_polyline_array_and_lists_agree() -> None:
+    g, lon, lat = _line()
+    risk = Risk(np.array([0.0, 5.0, 1.0]), np.zeros(3, dtype=bool))
+    s = summarise(g, risk, [Piece(0, 0.5, 1.0), Piece(1), Piece(2, 0.0, 0.5)], high_risk_per_km=2.0)
+    assert s.lonlat_deg.shape == (4, 2)
+    assert s.coordinates == s.lonlat_deg.tolist()
+    # A zero-length route is still a line of two (equal) points.
+    point = summarise(g, risk, [Piece(1, 0.5, 0.5)], high_risk_per_km=2.0)
+    assert point.coordinates == [[(lon[1] + lon[2]) / 2, lat[0]]] * 2

@@ -224,11 +224,14 @@ def escort_segments(
         Ordered along the route; empty when there are no hotspots.
     """
     groups: list[list[Hotspot]] = []
+    group_end_m = 0.0  # the farthest end of the last group's hotspots
     for h in sorted(hotspots, key=lambda h: (h.from_m, h.to_m)):
-        if groups and h.from_m - max(g.to_m for g in groups[-1]) < handover.merge_gap_m:
+        if groups and h.from_m - group_end_m < handover.merge_gap_m:
             groups[-1].append(h)
+            group_end_m = max(group_end_m, h.to_m)
         else:
             groups.append([h])
+            group_end_m = h.to_m
     padded: list[tuple[float, float, list[Hotspot]]] = []
     for g in groups:
         lo = max(0.0, min(h.from_m for h in g) - handover.pad_m)

@@ -15,6 +15,8 @@ Conventions
   exposures add up to the route's); ``max_risk_per_km`` is the highest edge risk in it.
 - Contributors of the high-risk edges are asked for in one ``contributors_many(edges)``
   call when the risk view has that method (same answers as ``contributors`` per edge).
+- A path's per-piece lengths and durations are kept with it (``PathArrays.derived``): a
+  route is measured on several risk fields (Pareto figures, summary, departure times).
 - ``starts_in_risk``/``ends_in_risk`` are true when the first/last piece's edge is at or
   above the high-risk threshold; the caller may also set them from caution zones
   (``dataclasses.replace``).
@@ -22,6 +24,7 @@ Conventions
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -88,8 +91,9 @@ class RouteStep:
 class RouteSummary:
     """A route, ready for the API layer to serialise.
 
-    ``coordinates`` is the ``[lon, lat]`` polyline (degrees) with the first and last edges
-    cut at the snap fractions; ``pieces`` the edge pieces travelled (``path``: as arrays).
+    ``lonlat_deg`` is the polyline, ``(n, 2)`` lon/lat degrees, with the first and last
+    edges cut at the snap fractions (``coordinates``: as ``[lon, lat]`` lists); ``pieces``
+    the edge pieces travelled (``path``: as arrays).
     """
 
     pieces: tuple[Piece, ...]
@@ -101,13 +105,19 @@ class RouteSummary:
     high_risk_distance_m: float
     hotspots: tuple[Hotspot, ...]
     steps: tuple[RouteStep, ...]
-    coordinates: list[list[float]]
+    lonlat_deg: FloatArray
     profile: RouteRiskProfile
 
     @property
     def edges(self) -> list[int]:
         """Edge indexes of the pieces, in order."""
         return [p.edge for p in self.pieces]
+
+    @property
+    def coordinates(self) -> list[list[float]]:
+        """The polyline as ``[lon, lat]`` lists, degrees."""
+        points: list[list[float]] = self.lonlat_deg.tolist()
+        return points
 
 
 def cut_polyline(
@@ -139,14 +149,16 @@ def cut_polyline(
     if total <= 0.0:
         return [[float(x[0]), float(y[0])], [float(x[-1]), float(y[-1])]]
     s_d, e_d = start * total, end * total
+    xs, ys, lengths, at = x.tolist(), y.tolist(), seg.tolist(), cum.tolist()
+    last = len(lengths) - 1
 
     def point(d: float) -> list[float]:
-        i = int(np.clip(np.searchsorted(cum, d, side="right") - 1, 0, seg.shape[0] - 1))
-        t = 0.0 if seg[i] <= 0 else (d - cum[i]) / seg[i]
+        i = min(max(bisect.bisect_right(at, d) - 1, 0), last)
+        t = 0.0 if lengths[i] <= 0 else (d - at[i]) / lengths[i]
         t = min(1.0, max(0.0, t))
-        return [float(x[i] + t * (x[i + 1] - x[i])), float(y[i] + t * (y[i + 1] - y[i]))]
+        return [xs[i] + t * (xs[i + 1] - xs[i]), ys[i] + t * (ys[i + 1] - ys[i])]
 
-    inner = [[float(x[i]), float(y[i])] for i in range(1, x.shape[0] - 1) if s_d < cum[i] < e_d]
+    inner = [[xs[i], ys[i]] for i in range(1, len(xs) - 1) if s_d < at[i] < e_d]
     return [point(s_d), *inner, point(e_d)]
 
 
@@ -182,21 +194,42 @@ class _Measures:
     def of(
         cls, graph: RoadGraph, risk: RiskView, path: PathArrays, high_per_km: float
     ) -> _Measures:
-        edges, start, end = path.edges, path.start, path.end
-        share = end - start
-        length = graph.edge_length_m[edges] * share
-        piece_risk = np.nan_to_num(
-            np.asarray(risk.edge_risk_per_km[edges], dtype=np.float64), nan=0.0
-        )
+        # Lengths and durations do not depend on the risk: made once per path (a route is
+        # measured on several risk fields: Pareto figures, summary, departure times).
+        base = path.derived.get("lengths")
+        if not isinstance(base, _Lengths):
+            base = path.derived["lengths"] = _Lengths.of(graph, path)
+        piece_risk = np.asarray(risk.edge_risk_per_km[path.edges], dtype=np.float64)
+        if not np.isfinite(piece_risk).all():  # rare: skip nan_to_num's overhead otherwise
+            piece_risk = np.nan_to_num(piece_risk, nan=0.0)
         return cls(
-            edges=edges,
-            start=start,
-            end=end,
-            length_m=length,
-            duration_s=graph.edge_duration_s[edges] * share,
+            edges=path.edges,
+            start=path.start,
+            end=path.end,
+            length_m=base.length_m,
+            duration_s=base.duration_s,
             risk_per_km=piece_risk,
-            exposure=piece_risk * length / 1000.0,
+            exposure=piece_risk * base.length_m / 1000.0,
             high=piece_risk >= high_per_km,
+            start_m=base.start_m,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Lengths:
+    """Per-piece length (m), duration (s) and start (m from the route start) of a path."""
+
+    length_m: FloatArray
+    duration_s: FloatArray
+    start_m: FloatArray  # (n + 1,)
+
+    @classmethod
+    def of(cls, graph: RoadGraph, path: PathArrays) -> _Lengths:
+        share = path.end - path.start
+        length = graph.edge_length_m[path.edges] * share
+        return cls(
+            length_m=length,
+            duration_s=graph.edge_duration_s[path.edges] * share,
             start_m=np.concatenate([[0.0], np.cumsum(length)]),
         )
 
@@ -253,8 +286,9 @@ class _Geometry:
                 points[j] = (float(x), float(y))
         return points
 
-    def coordinates(self) -> list[list[float]]:
-        """The whole polyline, consecutive duplicate points removed (at least two points)."""
+    def coordinates(self) -> FloatArray:
+        """The whole polyline, ``(n, 2)`` lon/lat, consecutive duplicate points removed (at
+        least two points)."""
         total = int(self.count.sum())
         block_start = np.concatenate([[0], np.cumsum(self.count)[:-1]])
         index = np.arange(total, dtype=np.int64) + np.repeat(self.first - block_start, self.count)
@@ -274,10 +308,8 @@ class _Geometry:
             lat = np.concatenate([*lat_parts, lat[at:]])
         keep = np.ones(lon.shape[0], dtype=np.bool_)
         keep[1:] = (lon[1:] != lon[:-1]) | (lat[1:] != lat[:-1])
-        points: list[list[float]] = np.column_stack((lon[keep], lat[keep])).tolist()
-        if len(points) == 1:
-            points.append(list(points[0]))
-        return points
+        points = np.column_stack((lon[keep], lat[keep]))
+        return points if points.shape[0] > 1 else np.concatenate([points, points])
 
 
 def _hotspots(
@@ -300,8 +332,9 @@ def _hotspots(
     longest_edges = m.edges[at_max[first_max]].tolist()
     explain = _contributors(risk, np.unique(m.edges[m.high]))
     if any(explain.values()):
+        edges, lengths = m.edges.tolist(), m.length_m.tolist()
         report_ids = [
-            _report_ids(m, explain, i, stop)
+            _report_ids(edges[i:stop], lengths[i:stop], explain)
             for i, stop in zip(firsts.tolist(), stops.tolist(), strict=True)
         ]
     else:
@@ -321,29 +354,31 @@ def _hotspots(
 
 
 def _report_ids(
-    m: _Measures, explain: dict[int, Sequence[tuple[str, float]]], first: int, stop: int
+    edges: list[int], lengths_m: list[float], explain: dict[int, Sequence[tuple[str, float]]]
 ) -> tuple[str, ...]:
-    """Reports behind pieces ``first..stop-1``, by summed share x length, largest first."""
+    """Reports behind a run of pieces (their edges and lengths), by summed share x length,
+    largest first."""
     shares: dict[str, float] = {}
-    edges, lengths = m.edges[first:stop].tolist(), m.length_m[first:stop].tolist()
-    for edge, piece_m in zip(edges, lengths, strict=True):
+    get = shares.get
+    for edge, piece_m in zip(edges, lengths_m, strict=True):
         for rid, share in explain[edge]:
-            shares[rid] = shares.get(rid, 0.0) + float(share) * piece_m
+            shares[rid] = get(rid, 0.0) + float(share) * piece_m
     return tuple(sorted(shares, key=lambda r: (-shares[r], r)))
 
 
 def _steps(graph: RoadGraph, m: _Measures) -> tuple[RouteStep, ...]:
     # Candidate boundaries where the (name, ref, class) codes change; merged again where the
     # labels still agree (e.g. a name equal to the next edge's ref).
-    codes = np.column_stack(
-        (graph.edge_name[m.edges], graph.edge_ref[m.edges], graph.edge_highway[m.edges])
-    )
-    change = np.ones(m.edges.shape[0], dtype=np.bool_)
-    change[1:] = np.any(codes[1:] != codes[:-1], axis=1)
+    edges = m.edges
+    change = np.zeros(edges.shape[0], dtype=np.bool_)
+    change[0] = True
+    for codes in (graph.edge_name[edges], graph.edge_ref[edges], graph.edge_highway[edges]):
+        change[1:] |= codes[1:] != codes[:-1]
     firsts: list[int] = []
     labels: list[str] = []
-    for k in np.flatnonzero(change).tolist():
-        label = graph.street(int(m.edges[k]))
+    street = graph.street
+    for k, edge in zip(np.flatnonzero(change).tolist(), edges[change].tolist(), strict=True):
+        label = street(edge)
         if not labels or labels[-1] != label:
             firsts.append(k)
             labels.append(label)
@@ -353,23 +388,16 @@ def _steps(graph: RoadGraph, m: _Measures) -> tuple[RouteStep, ...]:
     expo = np.add.reduceat(m.exposure, starts)
     peak = np.maximum.reduceat(m.risk_per_km, starts)
     mean = np.divide(expo, dist / 1000.0, out=m.risk_per_km[starts].copy(), where=dist > 0.0)
+    # positional: street, distance_m, duration_s, exposure, risk_per_km, max_risk_per_km
     return tuple(
-        RouteStep(
-            street=label,
-            distance_m=d,
-            duration_s=t,
-            exposure=e,
-            risk_per_km=r,
-            max_risk_per_km=p,
-        )
-        for label, d, t, e, r, p in zip(
+        map(
+            RouteStep,
             labels,
             dist.tolist(),
             dur.tolist(),
             expo.tolist(),
             mean.tolist(),
             peak.tolist(),
-            strict=True,
         )
     )
 
@@ -462,6 +490,6 @@ def summarise(
         high_risk_distance_m=profile.high_risk_distance_m,
         hotspots=profile.hotspots,
         steps=_steps(graph, m),
-        coordinates=geometry.coordinates(),
+        lonlat_deg=geometry.coordinates(),
         profile=profile,
     )

@@ -129,22 +129,31 @@ def _profile(
 ) -> RouteRiskProfile:
     """``profile`` with its ends marked as in risk also when they lie in a caution zone."""
     high = runtime.risk.routing.high_risk_per_km
-    return replace(
-        profile,
-        starts_in_risk=_in_risk(field, pieces[0].edge, high),
-        ends_in_risk=_in_risk(field, pieces[-1].edge, high),
-    )
+    starts = _in_risk(field, pieces[0].edge, high)
+    ends = _in_risk(field, pieces[-1].edge, high)
+    if starts == profile.starts_in_risk and ends == profile.ends_in_risk:
+        return profile
+    return replace(profile, starts_in_risk=starts, ends_in_risk=ends)
 
 
-def _point_at(coordinates: list[list[float]]) -> Callable[[float], tuple[float, float]]:
-    """``distance_m -> (lon, lat)`` along a polyline (escort hand-over points)."""
-    lon = [c[0] for c in coordinates]
-    lat = [c[1] for c in coordinates]
-    points = np.asarray(coordinates, dtype=np.float64)
-    legs_m = haversine_m_many(points[:-1, 0], points[:-1, 1], points[1:, 0], points[1:, 1])
-    cumulative = np.concatenate([[0.0], np.cumsum(legs_m)]).tolist()
+def _point_at(lonlat_deg: npt.NDArray[np.float64]) -> Callable[[float], tuple[float, float]]:
+    """``distance_m -> (lon, lat)`` along a polyline (escort hand-over points).
+
+    The cumulative distances are measured on the first call: most routes need no
+    hand-over point.
+    """
+    lon: list[float] = []
+    lat: list[float] = []
+    cumulative: list[float] = []
 
     def point_at(distance_m: float) -> tuple[float, float]:
+        if not cumulative:
+            lon.extend(lonlat_deg[:, 0].tolist())
+            lat.extend(lonlat_deg[:, 1].tolist())
+            legs_m = haversine_m_many(
+                lonlat_deg[:-1, 0], lonlat_deg[:-1, 1], lonlat_deg[1:, 0], lonlat_deg[1:, 1]
+            )
+            cumulative.extend(np.concatenate([[0.0], np.cumsum(legs_m)]).tolist())
         d = min(max(distance_m, 0.0), cumulative[-1])
         i = max(1, min(bisect.bisect_left(cumulative, d), len(lon) - 1))
         span = cumulative[i] - cumulative[i - 1]
@@ -154,6 +163,20 @@ def _point_at(coordinates: list[list[float]]) -> Callable[[float], tuple[float, 
     return point_at
 
 
+def _departure_fields(runtime: Runtime) -> Callable[[datetime], RiskField]:
+    """``at -> risk field`` for the departure times the escort policy tries, each looked up
+    once: the routes of one request try the same times."""
+    found: dict[datetime, RiskField] = {}
+
+    def field_at(at: datetime) -> RiskField:
+        field = found.get(at)
+        if field is None:
+            field = found[at] = runtime.risk.field_at(at, quantum=_DEPARTURE_QUANTUM)
+        return field
+
+    return field_at
+
+
 def _assess(
     runtime: Runtime,
     summary: RouteSummary,
@@ -161,6 +184,7 @@ def _assess(
     convoy: Convoy,
     *,
     candidates: Sequence[RouteSummary],
+    departure_field: Callable[[datetime], RiskField],
 ) -> tuple[RiskLevel, EscortAssessment]:
     policy = runtime.escort_policy
     high = runtime.risk.routing.high_risk_per_km
@@ -180,7 +204,7 @@ def _assess(
     def try_departure(at: datetime) -> RouteRiskProfile | None:
         if at < earliest:
             return None
-        other = runtime.risk.field_at(at, quantum=_DEPARTURE_QUANTUM)
+        other = departure_field(at)
         again = measure(
             runtime.graph,
             _Unexplained(other),
@@ -192,7 +216,7 @@ def _assess(
         return _profile(runtime, again, summary.pieces, other)
 
     def departure_hotspots(at: datetime) -> tuple[Hotspot, ...]:
-        other = runtime.risk.field_at(at, quantum=_DEPARTURE_QUANTUM)
+        other = departure_field(at)
         return measure(
             runtime.graph, _Unexplained(other), summary.path, high_risk_per_km=high, depart_at=at
         ).hotspots
@@ -204,7 +228,7 @@ def _assess(
         find_safer_route=find_safer_route,
         try_departure=try_departure,
         departure_hotspots=departure_hotspots,
-        point_at=_point_at(summary.coordinates),
+        point_at=_point_at(summary.lonlat_deg),
     )
     return route_level(profile, convoy, policy), assessment
 
@@ -274,9 +298,17 @@ def plan(
         constrained = avoid is not None or max_edge_risk is not None
         raise _no_route(exc, field, constrained=constrained) from exc
     candidates = [r.summary for r in route_plan.routes]
+    departure_field = _departure_fields(runtime)
     assessed: list[AssessedRoute] = []
     for planned in route_plan.routes:
-        level, assessment = _assess(runtime, planned.summary, field, convoy, candidates=candidates)
+        level, assessment = _assess(
+            runtime,
+            planned.summary,
+            field,
+            convoy,
+            candidates=candidates,
+            departure_field=departure_field,
+        )
         route_id = runtime.route_memory.remember(planned.summary.pieces, at)
         assessed.append(AssessedRoute(route_id, planned, level, assessment))
     return RoutesResult(assessed, route_plan, field, at, o, d)
@@ -293,7 +325,9 @@ def _assess_pieces(
         high_risk_per_km=runtime.risk.routing.high_risk_per_km,
         depart_at=depart_at,
     )
-    level, assessment = _assess(runtime, summary, field, convoy, candidates=())
+    level, assessment = _assess(
+        runtime, summary, field, convoy, candidates=(), departure_field=_departure_fields(runtime)
+    )
     return summary, level, assessment
 
 

@@ -119,7 +119,7 @@ def escort_document(assessment: EscortAssessment) -> dict[str, Any]:
 
 
 def _line(summary: RouteSummary) -> dict[str, Any]:
-    return {"type": "LineString", "coordinates": np.round(summary.coordinates, 7).tolist()}
+    return {"type": "LineString", "coordinates": np.round(summary.lonlat_deg, 7).tolist()}
 
 
 def routes_document(runtime: Any, result: svc.RoutesResult) -> dict[str, Any]:
