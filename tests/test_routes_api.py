@@ -175,7 +175,8 @@ def test_depart_at_replays_the_past(api: RouteApi) -> None:
     assert before["risk_snapshot"]["reports_considered"] == 0
 
 
-def test_severe_reports_escalate_the_escort(api: RouteApi) -> None:
+def _report_clashes_along_the_fastest_route(api: RouteApi) -> None:
+    """Severe armed clashes an hour ago at a dozen points of the fastest route."""
     route = api.route(risk_aversion=0).json()["routes"][0]
     coords = route["geometry"]["coordinates"]
     for lon, lat in coords[:: max(1, len(coords) // 12)]:
@@ -187,6 +188,10 @@ def test_severe_reports_escalate_the_escort(api: RouteApi) -> None:
             category="armed_clash",
             occurred_at=(TEST_NOW - timedelta(hours=1)).isoformat(),
         )
+
+
+def test_severe_reports_escalate_the_escort(api: RouteApi) -> None:
+    _report_clashes_along_the_fastest_route(api)
     doc = api.route(risk_aversion=0, convoy={"vehicles": 6, "cargo": "cash"}).json()
     _assert_matches_schema(doc)
     escort = doc["routes"][0]["escort"]
@@ -341,17 +346,7 @@ def test_a_request_looks_up_each_departure_time_once(
     api: RouteApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The routes of one request try the same departure times: one risk field lookup each."""
-    route = api.route(risk_aversion=0).json()["routes"][0]
-    coords = route["geometry"]["coordinates"]
-    for lon, lat in coords[:: max(1, len(coords) // 12)]:
-        api.report(
-            location={"lon": lon, "lat": lat},
-            uncertainty_m=0,
-            severity=5,
-            fatalities=10,
-            category="armed_clash",
-            occurred_at=(TEST_NOW - timedelta(hours=1)).isoformat(),
-        )
+    _report_clashes_along_the_fastest_route(api)
     looked_up: list[Any] = []
     field_at = api.runtime.risk.field_at
 

@@ -204,6 +204,20 @@ def test_pareto_sweep_that_skips_levels_finds_the_exhaustive_front(seed, share, 
     assert got == front
 
 
+def _assert_like_a_fresh_state(st_: RoutingState, risk: Risk) -> None:
+    """``st_`` holds the metrics a state built on ``risk`` would, and routes optimally."""
+    g = st_.graph
+    fresh = RoutingState(g, risk)
+    for level in st_.cost_model.levels:
+        assert np.array_equal(st_.engine.weights(level), fresh.engine.weights(level))
+    o, d = _corner_snaps(g)
+    for alpha in (0.0, 0.5, 1.0):
+        got = plan_routes(st_, g, risk, o, d, risk_aversion=alpha).routes[0].cost
+        want = _reference_cost(g, risk, alpha, o, d)
+        assert want is not None
+        assert got == pytest.approx(want, rel=1e-6)
+
+
 def test_refresh_with_few_changed_edges_equals_a_fresh_state() -> None:
     g = grid_graph(10, 10, seed=2)
     base = _risk(g, 3)
@@ -216,15 +230,7 @@ def test_refresh_with_few_changed_edges_equals_a_fresh_state() -> None:
     stats = st_.refresh(new)
     assert {s.mode for s in stats.values()} <= {"partial", "none"}
     assert stats[0.0].mode == "partial"  # only the blocking changes the fastest metric
-    fresh = RoutingState(g, new)
-    for level in st_.cost_model.levels:
-        assert np.array_equal(st_.engine.weights(level), fresh.engine.weights(level))
-    o, d = _corner_snaps(g)
-    for alpha in (0.0, 0.5, 1.0):
-        got = plan_routes(st_, g, new, o, d, risk_aversion=alpha).routes[0].cost
-        want = _reference_cost(g, new, alpha, o, d)
-        assert want is not None
-        assert got == pytest.approx(want, rel=1e-6)
+    _assert_like_a_fresh_state(st_, new)
 
 
 def test_large_graphs_get_fewer_levels() -> None:
@@ -294,15 +300,7 @@ def test_staged_refresh_keeps_live_metrics_until_commit_and_takes_in_changes() -
     stats = st_.commit(staged, final)
     assert stats[0.5].mode == "partial"
     assert st_.risk is final
-    fresh = RoutingState(g, final)
-    for lv in levels:
-        assert np.array_equal(st_.engine.weights(lv), fresh.engine.weights(lv))
-    o, d = _corner_snaps(g)
-    for alpha in (0.0, 0.5, 1.0):
-        got = plan_routes(st_, g, final, o, d, risk_aversion=alpha).routes[0].cost
-        want = _reference_cost(g, final, alpha, o, d)
-        assert want is not None
-        assert got == pytest.approx(want, rel=1e-6)
+    _assert_like_a_fresh_state(st_, final)
     # The next report updates the swapped-in metrics in place, by a partial update.
     again = final_risk.copy()
     again[3] += 2.0
