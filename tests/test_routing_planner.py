@@ -11,12 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from corridors.errors import NoRouteError
+from corridors.routing import planner
 from corridors.routing._toygraph import graph_from_edges, grid_graph
 from corridors.routing.costs import CostModel, edge_costs, edge_exposure
 from corridors.routing.engine import NetworkxEngine
 from corridors.routing.pareto import pareto_front
 from corridors.routing.planner import (
-    STAGED_REFRESH_MAX_NODES,
     RouteBlockedError,
     RoutingState,
     plan_routes,
@@ -310,12 +310,16 @@ def test_staged_refresh_keeps_live_metrics_until_commit_and_takes_in_changes() -
     )
 
 
-def test_large_graphs_refresh_in_place() -> None:
+def test_large_graphs_refresh_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
     g = grid_graph(6, 6, seed=2)
+    assert g.node_count <= planner.STAGED_REFRESH_MAX_NODES
     assert RoutingState(g, _risk(g, 1)).staged_refresh
-    in_place = RoutingState(g, _risk(g, 1), staged_refresh=False)
+    monkeypatch.setattr(planner, "STAGED_REFRESH_MAX_NODES", g.node_count - 1)
+    in_place = RoutingState(g, _risk(g, 1))
+    assert not in_place.staged_refresh
+    before = in_place.engine.weights(0.5).copy()
     assert in_place.stage(_risk(g, 2)) is None
-    assert STAGED_REFRESH_MAX_NODES < 1_000_000
+    assert np.array_equal(in_place.engine.weights(0.5), before)
 
 
 def test_pareto_front_keeps_the_first_of_routes_with_equal_figures() -> None:

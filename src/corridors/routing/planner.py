@@ -140,9 +140,10 @@ class RoutePlan:
 
 
 #: Graphs up to this many nodes keep a spare metric per level for full refreshes (see
-#: :meth:`RoutingState.stage`): ~10 MB per level at 100k nodes, ~360 MB at 1M, where the
-#: memory budget wins and a full refresh re-customises in place.
-STAGED_REFRESH_MAX_NODES = 500_000
+#: :meth:`RoutingState.stage`): ~30 MB per level per 100k nodes (177 MB for the 6 levels
+#: at 100k), ~360 MB per level at 1M; beyond, the memory budget wins and a full refresh
+#: re-customises in place.
+STAGED_REFRESH_MAX_NODES = 200_000
 
 
 def _spare(level: float) -> Hashable:
