@@ -146,9 +146,13 @@ class CostModel:
         return min(self.levels, key=lambda lv: (round(abs(lv - a), 9), -lv))
 
 
-def edge_exposure(graph: RoadGraph, risk_per_km: FloatArray) -> FloatArray:
-    """Exposure of each whole edge: ``risk_per_km * length_m / 1000`` (risk x km)."""
-    return np.asarray(risk_per_km, dtype=np.float64) * graph.edge_length_m / 1000.0
+def edge_exposure(
+    graph: RoadGraph, risk_per_km: FloatArray, edges: IntArray | None = None
+) -> FloatArray:
+    """Exposure of each whole edge, or of ``edges`` only: ``risk_per_km * length_m / 1000``
+    (risk x km); ``risk_per_km`` has an entry per edge of the graph."""
+    pick = slice(None) if edges is None else edges
+    return np.asarray(risk_per_km, dtype=np.float64)[pick] * graph.edge_length_m[pick] / 1000.0
 
 
 def impassable(

@@ -310,19 +310,16 @@ class RoutingState:
         if own:
             few = few and self._versions.get(level, -1) == self.engine.version(level)
         if few and changed is not None:
-            values = edge_costs(
-                self.graph.edge_duration_s[changed],
-                target.risk_per_km[changed] * self.graph.edge_length_m[changed] / 1000.0,
-                self.cost_model.exposure_weight_s(level),
-                impassable_mask=target.blocked[changed],
-            )
+            values = self._weights_of(target, level, changed)
             return self.engine.update_edges(key, changed, values)
         weights = self._weights_of(target, level)
         return self.engine.set_weights(key, weights)
 
-    def _weights_of(self, snapshot: RiskSnapshot, level: float) -> npt.NDArray[np.float64]:
+    def _weights_of(
+        self, snapshot: RiskSnapshot, level: float, edges: IntArray | None = None
+    ) -> npt.NDArray[np.float64]:
         return _level_weights(
-            self.graph, self.cost_model, snapshot.risk_per_km, snapshot.blocked, level
+            self.graph, self.cost_model, snapshot.risk_per_km, snapshot.blocked, level, edges
         )
 
     def _install(self, target: RiskSnapshot) -> None:
@@ -349,12 +346,15 @@ def _level_weights(
     risk_per_km: npt.NDArray[np.float64],
     blocked: BoolArray,
     level: float,
+    edges: IntArray | None = None,
 ) -> npt.NDArray[np.float64]:
+    """Float costs at ``level`` of every edge, or of ``edges`` only (a partial update)."""
+    pick = slice(None) if edges is None else edges
     return edge_costs(
-        graph.edge_duration_s,
-        edge_exposure(graph, risk_per_km),
+        graph.edge_duration_s[pick],
+        edge_exposure(graph, risk_per_km, edges),
         model.exposure_weight_s(level),
-        impassable_mask=blocked,
+        impassable_mask=blocked[pick],
     )
 
 

@@ -388,16 +388,23 @@ def _steps(graph: RoadGraph, m: _Measures) -> tuple[RouteStep, ...]:
     expo = np.add.reduceat(m.exposure, starts)
     peak = np.maximum.reduceat(m.risk_per_km, starts)
     mean = np.divide(expo, dist / 1000.0, out=m.risk_per_km[starts].copy(), where=dist > 0.0)
-    # positional: street, distance_m, duration_s, exposure, risk_per_km, max_risk_per_km
     return tuple(
-        map(
-            RouteStep,
+        RouteStep(
+            street=label,
+            distance_m=d,
+            duration_s=t,
+            exposure=e,
+            risk_per_km=r,
+            max_risk_per_km=p,
+        )
+        for label, d, t, e, r, p in zip(
             labels,
             dist.tolist(),
             dur.tolist(),
             expo.tolist(),
             mean.tolist(),
             peak.tolist(),
+            strict=True,
         )
     )
 
