@@ -666,3 +666,39 @@ def test_chunking_and_threads_do_not_change_results(monkeypatch: pytest.MonkeyPa
             assert [s for _, s in got] == pytest.approx([s for _, s in want], rel=1e-9)
     with pytest.raises(ValueError, match="workers"):
         RiskEngine(g, CFG, workers=0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    runs=st.lists(
+        st.lists(st.sampled_from([0.5, 1.0, 1.0, 2.0, 3.0, 3.0, 7.0]), min_size=1, max_size=9),
+        min_size=1,
+        max_size=6,
+    ),
+    top=st.integers(1, 4),
+)
+def test_top_of_runs_takes_the_top_values_and_their_ties(runs: list[list[float]], top: int) -> None:
+    keys = np.repeat(np.arange(len(runs)) * 3, [len(r) for r in runs])  # sorted, with gaps
+    values = np.array([v for r in runs for v in r])
+    picked = engine_module._top_of_runs(keys, values, top)
+    at = 0
+    for run in runs:
+        cut = sorted(run, reverse=True)[min(top, len(run)) - 1]  # the top-th largest
+        assert picked[at : at + len(run)].tolist() == [v >= cut for v in run]
+        at += len(run)
+
+
+def test_point_index_pairs_are_the_points_within_reach_plus_margin() -> None:
+    rng = np.random.default_rng(5)
+    x, y = rng.uniform(0.0, 1000.0, 300), rng.uniform(0.0, 1000.0, 300)
+    reach = rng.choice([40.0, 45.0, 120.0, 300.0], 300)
+    qx, qy = rng.uniform(0.0, 1000.0, 50), rng.uniform(0.0, 1000.0, 50)
+    q, p = engine_module._PointIndex(x, y, reach).pairs(qx, qy, 10.0)
+    got = set(zip(q.tolist(), p.tolist(), strict=True))
+    assert len(got) == q.shape[0]  # no pair twice
+    dist = np.hypot(qx[:, None] - x[None, :], qy[:, None] - y[None, :])
+    near = np.nonzero(dist <= reach[None, :] + 10.0)
+    must = {(int(i), int(j)) for i, j in zip(*near, strict=True)}
+    assert must <= got  # every point within its own reach + margin ...
+    for i, j in got - must:  # ... and others only within their class's widest reach + margin
+        assert dist[i, j] <= reach[j] * engine_module._CLASS_RATIO + 10.0 + 1e-6

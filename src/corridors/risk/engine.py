@@ -1302,31 +1302,30 @@ class RiskEngine:
         keep = value > 0
         span = n_base + len(extra_ids)
         # One entry per (segment, report): a report reaches a segment through several pieces
-        # and, with its acute and chronic kernels, through two groups.
-        key, inverse = np.unique(seg[keep] * span + report[keep], return_inverse=True)
-        summed = np.bincount(inverse.ravel(), weights=value[keep]).astype(np.float64)
+        # and, with its acute and chronic kernels, through two groups. Summed in input
+        # order (np.bincount over each entry's position among the sorted keys).
+        key = seg[keep] * span + report[keep]
+        order = np.argsort(key)
+        key = key[order]
+        first = np.empty(key.shape[0], dtype=np.bool_)
+        first[:1] = True
+        np.not_equal(key[1:], key[:-1], out=first[1:])
+        entry_of = np.empty(key.shape[0], dtype=np.int64)
+        entry_of[order] = np.cumsum(first) - 1
+        summed = np.bincount(entry_of, weights=value[keep])
+        key = key[first]
         seg, report = key // span, key % span
-        order = np.lexsort((-summed, seg))
-        seg, report, summed = seg[order], report[order], summed[order]
-        bounds = np.searchsorted(seg, np.arange(segments.shape[0] + 1))
-        totals = np.bincount(seg, weights=summed, minlength=segments.shape[0])
+        totals = np.bincount(seg, weights=summed, minlength=segments.shape[0]).tolist()
+        picked = np.flatnonzero(_top_of_runs(seg, summed, top))
+        bounds = np.searchsorted(seg[picked], np.arange(segments.shape[0] + 1)).tolist()
+        ids = [c.ids[r] if r < n_base else extra_ids[r - n_base] for r in report[picked].tolist()]
+        values = summed[picked].tolist()
         for k in range(segments.shape[0]):
-            lo, hi = int(bounds[k]), int(bounds[k + 1])
+            lo, hi = bounds[k], bounds[k + 1]
             if hi <= lo:
                 continue
-            total = float(totals[k])
-            # Take the top entries and every entry tied with the last one, then order by id.
-            end = min(hi, lo + top)
-            while end < hi and summed[end] == summed[end - 1]:
-                end += 1
-            entries = [
-                (
-                    c.ids[r] if r < n_base else extra_ids[r - n_base],
-                    float(v),
-                )
-                for r, v in zip(report[lo:end].tolist(), summed[lo:end].tolist(), strict=True)
-            ]
-            entries.sort(key=lambda item: (-item[1], item[0]))
+            entries = sorted(zip(ids[lo:hi], values[lo:hi], strict=True), key=_by_value_then_id)
+            total = totals[k]
             out[k] = [(rid, v / total) for rid, v in entries[:top]]
         return out
 
@@ -1707,6 +1706,41 @@ def _sum_by_key(keys: IntArray, values: FloatArray) -> _Sums:
     sums = np.bincount(inverse.ravel(), weights=values, minlength=distinct.shape[0])
     hit = np.flatnonzero(sums)
     return np.asarray(distinct[hit], dtype=np.int64), np.asarray(sums[hit], dtype=np.float64)
+
+
+def _by_value_then_id(entry: tuple[str, float]) -> tuple[float, str]:
+    return -entry[1], entry[0]
+
+
+def _top_of_runs(run_key: IntArray, value: FloatArray, top: int) -> BoolArray:
+    """Mask of the entries among the ``top`` largest values of their run, every entry tied
+    with the ``top``-th included. Runs are the stretches of equal ``run_key`` (sorted).
+
+    ``top`` rounds, each taking every run's largest remaining value(s): linear passes where
+    sorting by (run, value) would cost ten times more.
+    """
+    n = value.shape[0]
+    picked = np.zeros(n, dtype=np.bool_)
+    if n == 0:
+        return picked
+    new_run = np.empty(n, dtype=np.bool_)
+    new_run[0] = True
+    np.not_equal(run_key[1:], run_key[:-1], out=new_run[1:])
+    starts = np.flatnonzero(new_run)
+    run = np.cumsum(new_run) - 1
+    left = np.array(value, dtype=np.float64)
+    taken = np.zeros(starts.shape[0], dtype=np.int64)
+    for _ in range(top):
+        peak = np.maximum.reduceat(left, starts)
+        take = left == peak[run]
+        take &= (taken < top)[run]
+        take &= left > -np.inf
+        if not take.any():
+            break
+        picked |= take
+        taken += np.add.reduceat(take.astype(np.int64), starts)
+        left[take] = -np.inf
+    return picked
 
 
 def _merge(parts: list[_Sums]) -> _Sums:
