@@ -1312,7 +1312,7 @@ class RiskEngine:
         np.not_equal(key[1:], key[:-1], out=first[1:])
         entry_of = np.empty(key.shape[0], dtype=np.int64)
         entry_of[order] = np.cumsum(first) - 1
-        summed = np.bincount(entry_of, weights=value[keep])
+        summed = np.asarray(np.bincount(entry_of, weights=value[keep]), dtype=np.float64)
         key = key[first]
         seg, report = key // span, key % span
         totals = np.bincount(seg, weights=summed, minlength=segments.shape[0]).tolist()
