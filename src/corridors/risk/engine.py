@@ -51,7 +51,7 @@ import itertools
 import math
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -66,6 +66,7 @@ from corridors.domain import Category, Incident, ReportStatus, RiskLevel, Zone, 
 from corridors.errors import InputError
 from corridors.graph.model import RoadGraph
 from corridors.risk.config import LevelThresholds, RiskModelConfig
+from corridors.risk.explanations import ExplanationTable, WarmExplanations
 from corridors.risk.zones import EdgeIndex, edge_index_of
 
 __all__ = ["RiskEngine", "RiskField"]
@@ -362,6 +363,11 @@ class RiskField:
     _explained: dict[tuple[int, int], list[tuple[str, float]]] = field(
         default_factory=dict, init=False, repr=False
     )
+    # Explanations of the hot segments computed ahead (risk.explanations), shared with the
+    # fields derived at the same instant; ``_stale`` marks the segments whose reports
+    # changed since the field they were computed for (None: this is that field).
+    _warm: WarmExplanations = field(default_factory=WarmExplanations, repr=False)
+    _stale: BoolArray | None = field(default=None, repr=False)
 
     def contributors(self, edge: int, top: int = 3) -> list[tuple[str, float]]:
         """The reports that make an edge risky, strongest first.
@@ -398,8 +404,22 @@ class RiskField:
         """
         edges = np.asarray(edges, dtype=np.int64)
         segments = self.edge_segment[edges]
+        table = self._warm.table
+        if table is None:
+            known: list[list[tuple[str, float]] | None] = [None] * int(segments.shape[0])
+        else:
+            known = table.lookup(segments, top)
+            if self._stale is not None:
+                for k in np.flatnonzero(self._stale[segments]).tolist():
+                    known[k] = None
         memo = self._explained
-        missing = np.unique([s for s in segments.tolist() if (s, top) not in memo])
+        missing = np.unique(
+            [
+                s
+                for s, answer in zip(segments.tolist(), known, strict=True)
+                if answer is None and (s, top) not in memo
+            ]
+        )
         c = self._contributions
         for lo in range(0, missing.shape[0], _EXPLAIN_BATCH):
             batch = missing[lo : lo + _EXPLAIN_BATCH].astype(np.int64)
@@ -407,7 +427,39 @@ class RiskField:
                 batch.tolist(), c.engine._explain(c, batch, top), strict=True
             ):
                 memo[(segment, top)] = answer
-        return [memo[(s, top)] for s in segments.tolist()]
+        return [
+            memo[(s, top)] if answer is None else answer
+            for s, answer in zip(segments.tolist(), known, strict=True)
+        ]
+
+    def warm_explanations(
+        self, top: int = 3, *, cancelled: Callable[[], bool] | None = None
+    ) -> int:
+        """Explain every high-risk segment now, for this field and those derived from it.
+
+        Returns the number of segments explained: 0 when the field's explanations were
+        warmed (or are being warmed) already, or when the field is derived from another
+        (whose table it shares). Safe to call from a background thread while requests
+        read the field: they explain on demand until the table is complete. ``cancelled``
+        is asked between batches; when it says so, the field stays without a table.
+        """
+        if self._stale is not None or not self._warm.claim():
+            return 0
+        hot = np.flatnonzero(self.edge_risk_per_km >= self.levels.high)
+        segments = np.unique(self.edge_segment[hot]).astype(np.int64)
+        c = self._contributions
+        explained: list[list[tuple[str, float]]] = []
+        for lo in range(0, segments.shape[0], _EXPLAIN_BATCH):
+            if cancelled is not None and cancelled():
+                return 0
+            explained.extend(c.engine._explain(c, segments[lo : lo + _EXPLAIN_BATCH], top))
+        self._warm.table = ExplanationTable.build(top, segments, explained)
+        return int(segments.shape[0])
+
+    @property
+    def explanation_table(self) -> ExplanationTable | None:
+        """The explanations computed ahead (:meth:`warm_explanations`), if any yet."""
+        return self._warm.table
 
     def level_of(self, risk_per_km: float) -> RiskLevel:
         """Level of a risk value (1/km) under this field's model."""
@@ -1492,6 +1544,8 @@ class RiskEngine:
             _contributions=contributions,
             _edge_multiplier=edge_multiplier,
             reports_considered=contributions.count,
+            _warm=WarmExplanations(),  # decay changes the shares
+            _stale=None,
         )
 
     def _ended(
@@ -1631,6 +1685,7 @@ class RiskEngine:
             segment_risk_per_km=segment_risk,
             reports_considered=new.count,
             _contributions=replace(new, decay_class=None),
+            _stale=_marked(field._stale, affected, self.segment_count),
             # The per-class risks no longer match: not projectable.
             projectable_until=None,
             _class_risk=None,
@@ -1682,6 +1737,13 @@ class RiskEngine:
         edges = np.asarray(self.segment_edge[segments], dtype=np.int64)
         reverse = np.asarray(self.graph.edge_reverse[edges], dtype=np.int64)
         return np.concatenate([edges, reverse[reverse >= 0]])
+
+
+def _marked(stale: BoolArray | None, segments: IntArray, count: int) -> BoolArray:
+    """``stale`` (None: nothing) with ``segments`` marked, as a new array."""
+    out = np.zeros(count, dtype=np.bool_) if stale is None else stale.copy()
+    out[segments] = True
+    return out
 
 
 _Sums = tuple[IntArray, FloatArray]  # sorted distinct keys, the sum of each

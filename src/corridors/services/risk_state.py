@@ -69,6 +69,11 @@ REFRESH_S = Histogram(
     ["mode"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
+EXPLAIN_S = Histogram(
+    "corridors_risk_explanations_seconds",
+    "Explaining a new risk field's high-risk segments ahead of requests, seconds",
+    buckets=(0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
 REPORTS_CONSIDERED = Gauge(
     "corridors_risk_reports_considered", "Reports counted in the current risk field"
 )
@@ -434,6 +439,23 @@ class RiskState:
             except Exception:  # a listener's failure must not stop the refreshes
                 log.exception("risk refresh listener failed")
 
+    def warm_explanations(self) -> int:
+        """Explain the high-risk segments of the current base field ahead of requests.
+
+        Route requests then read which reports make a hotspot from a table instead of
+        integrating every kernel that reaches it (see :mod:`corridors.risk.explanations`);
+        the current field and those derived at its instant share the table. Runs in the
+        full-refresh thread after each full refresh; returns how many segments were
+        explained (0: done already).
+        """
+        started = time.perf_counter()
+        count = self._picture.base.warm_explanations(cancelled=lambda: self._stop)
+        if count:
+            took_s = time.perf_counter() - started
+            EXPLAIN_S.observe(took_s)
+            log.info("explained %d high-risk segments in %.2f s", count, took_s)
+        return count
+
     def add_listener(self, listener: Callable[[RiskField], None]) -> None:
         """Call ``listener(field)`` after every successful refresh (in the refreshing thread)."""
         self._listeners.append(listener)
@@ -501,6 +523,7 @@ class RiskState:
         takes more than :data:`_FULL_REFRESH_MAX_SHARE` of that."""
         took_s = 0.0
         while True:
+            self._warm_quietly()
             due = time.monotonic() + max(self.refresh_interval_s, took_s / _FULL_REFRESH_MAX_SHARE)
             with self._cond:
                 while not self._stop and (wait_s := due - time.monotonic()) > 0:
@@ -513,3 +536,9 @@ class RiskState:
             except Exception:  # keep serving the last good field; the log says why
                 log.exception("full risk refresh failed; keeping the previous risk field")
             took_s = time.monotonic() - started
+
+    def _warm_quietly(self) -> None:
+        try:
+            self.warm_explanations()
+        except Exception:  # requests still explain on demand
+            log.exception("explaining the risk field ahead failed")

@@ -1,0 +1,186 @@
+"""Explanations computed ahead (risk.explanations): the table answers as on-demand
+explanation does, is shared with the fields derived at the same instant except where their
+reports changed (a retracted report never shows), is dropped by a projection, and the
+service warms it in the background after each full refresh."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from shapely.geometry import box
+
+from conftest import incident_row
+from corridors.config import SHIPPED_DATA_DIR
+from corridors.domain import Category, Incident, ReportStatus, Zone, ZoneKind
+from corridors.graph.model import RoadGraph
+from corridors.graph.synthetic import synthetic_city
+from corridors.risk.config import load_risk_model
+from corridors.risk.engine import RiskEngine, RiskField
+from corridors.risk.explanations import ExplanationTable
+from corridors.services.risk_state import RiskState
+from corridors.store import Database, ReportRepository
+
+CFG = load_risk_model(SHIPPED_DATA_DIR / "risk-model.toml")
+AT = datetime(2026, 11, 24, 14, 0, tzinfo=UTC)
+_CATS = [Category.armed_clash, Category.roadblock, Category.abduction, Category.looting]
+
+
+@pytest.fixture(scope="module")
+def graph() -> RoadGraph:
+    return synthetic_city(12, 12, seed=3)
+
+
+@pytest.fixture(scope="module")
+def engine(graph: RoadGraph) -> RiskEngine:
+    return RiskEngine(graph, CFG)
+
+
+def _incidents(graph: RoadGraph, n: int, seed: int, prefix: str = "r") -> list[Incident]:
+    rng = np.random.default_rng(seed)
+    nodes = rng.integers(0, graph.node_count, n)
+    return [
+        Incident(
+            id=f"{prefix}{k}",
+            occurred_at=AT - timedelta(hours=float(rng.uniform(0, 30))),
+            lon=float(graph.node_lon[node] + rng.normal(0, 3e-4)),
+            lat=float(graph.node_lat[node] + rng.normal(0, 3e-4)),
+            category=_CATS[k % len(_CATS)],
+            severity=int(rng.integers(2, 6)),
+            source_reliability="A",
+            credibility=1,
+            status=ReportStatus.verified,
+        )
+        for k, node in enumerate(nodes.tolist())
+    ]
+
+
+def _assert_same_explanations(got: RiskField, want: RiskField, top: int = 3) -> None:
+    edges = np.arange(got.edge_risk_per_km.shape[0])
+    got_all, want_all = got.contributors_many(edges, top), want.contributors_many(edges, top)
+    for a, b in zip(got_all, want_all, strict=True):
+        assert [rid for rid, _ in a] == [rid for rid, _ in b]
+        assert [s for _, s in a] == pytest.approx([s for _, s in b], rel=1e-9)
+
+
+def _no_on_demand(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*_args: object) -> None:
+        raise AssertionError("explained on demand")
+
+    monkeypatch.setattr(RiskEngine, "_explain", refuse)
+
+
+def _hot_edges(field: RiskField) -> np.ndarray:
+    return np.flatnonzero(field.edge_risk_per_km >= field.levels.high)
+
+
+def test_warmed_table_answers_like_on_demand_explanation(
+    graph: RoadGraph, engine: RiskEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    incidents = _incidents(graph, 20, 1)
+    cold = engine.compute(incidents, at=AT)
+    warm = engine.compute(incidents, at=AT)
+    hot = _hot_edges(warm)
+    assert 0 < hot.shape[0] < graph.edge_count  # some edges high, some not
+    count = warm.warm_explanations()
+    assert count == np.unique(warm.edge_segment[hot]).shape[0]
+    assert warm.warm_explanations() == 0  # once per field
+    table = warm.explanation_table
+    assert table is not None
+    assert table.nbytes > 0
+    _no_on_demand(monkeypatch)
+    hot_answers = warm.contributors_many(hot)  # from the table
+    with pytest.raises(AssertionError, match="on demand"):
+        warm.contributors(int(np.flatnonzero(warm.edge_risk_per_km < warm.levels.high)[0]))
+    monkeypatch.undo()
+    assert hot_answers == cold.contributors_many(hot)
+    for top in (1, 2, 3, 4):  # 4: more than the table holds, explained on demand
+        _assert_same_explanations(warm, cold, top)
+
+
+def test_derived_fields_share_the_table_except_where_reports_changed(
+    graph: RoadGraph, engine: RiskEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    incidents = _incidents(graph, 20, 2)
+    base = engine.compute(incidents, at=AT)
+    assert base.warm_explanations() > 0
+    hot = _hot_edges(base)
+    # The strongest report of a hot edge is retracted, a new one lands elsewhere.
+    victim = base.contributors(int(hot[0]))[0][0]
+    added = _incidents(graph, 1, 9, prefix="new")
+    derived = engine.updated(base, add=added, remove=[victim])
+    assert derived.explanation_table is base.explanation_table
+    assert derived.warm_explanations() == 0  # derived fields use their base's table
+    reference = engine.compute([i for i in incidents if i.id != victim] + added, at=AT)  # no table
+    _assert_same_explanations(derived, reference)
+    edges = np.arange(graph.edge_count)
+    assert all(victim not in dict(e) for e in derived.contributors_many(edges))
+    # Zones change no explanation (shares are of the risk before zones): still the table.
+    caution = Zone(
+        id="z", name="z", kind=ZoneKind.caution, geometry=box(-180, -90, 180, 90), multiplier=2.0
+    )
+    zoned = engine.with_zones(base, [caution])
+    assert zoned.explanation_table is base.explanation_table
+    _no_on_demand(monkeypatch)
+    assert zoned.contributors_many(hot) == base.contributors_many(hot)
+
+
+def test_a_projection_starts_without_a_table(graph: RoadGraph, engine: RiskEngine) -> None:
+    base = engine.compute(_incidents(graph, 20, 3), at=AT)
+    base.warm_explanations()
+    later = base.projected(AT + timedelta(hours=2))
+    assert later.explanation_table is None
+    assert later.warm_explanations() > 0
+    assert later.explanation_table is not base.explanation_table
+
+
+def test_table_lookup() -> None:
+    table = ExplanationTable.build(
+        3,
+        np.array([2, 5, 9]),
+        [[("a", 0.6), ("b", 0.4)], [], [("c", 0.5), ("d", 0.3), ("e", 0.2)]],
+    )
+    got = table.lookup(np.array([9, 3, 2, 5, 10, 9]), 2)
+    assert got == [[("c", 0.5), ("d", 0.3)], None, [("a", 0.6), ("b", 0.4)], [], None, got[0]]
+    assert table.lookup(np.array([2]), 4) == [None]  # more than it holds
+    empty = ExplanationTable.build(3, np.zeros(0, dtype=np.int64), [])
+    assert empty.lookup(np.array([0, 1]), 3) == [None, None]
+
+
+def _store(db: Database, incidents: list[Incident]) -> None:
+    with db.session() as s:
+        repo = ReportRepository(s)
+        for i in incidents:
+            repo.add(incident_row(i, stored_at=AT))
+        s.commit()
+
+
+def test_the_service_warms_the_new_base_and_never_shows_a_retracted_report(
+    graph: RoadGraph, database: Database
+) -> None:
+    _store(database, _incidents(graph, 20, 4))
+    state = RiskState(graph, database, CFG, clock=lambda: AT, refresh_interval_s=3600.0)
+    assert state.field.explanation_table is None
+    state.start()  # the full-refresh thread explains the base before waiting
+    try:
+        deadline = time.monotonic() + 30
+        while state.field.explanation_table is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert state.field.explanation_table is not None
+        assert state.warm_explanations() == 0
+        hot = _hot_edges(state.field)
+        victim = state.field.contributors(int(hot[0]))[0][0]
+        with database.session() as s:
+            ReportRepository(s).set_status(victim, ReportStatus.retracted, None, at=AT)
+            s.commit()
+        state.changed("reports")
+        assert state.wait_fresh(timeout_s=30)
+        field = state.field
+        assert field.explanation_table is not None  # shared with the base
+        assert victim not in field.report_ids
+        edges = np.arange(graph.edge_count)
+        assert all(victim not in dict(e) for e in field.contributors_many(edges))
+    finally:
+        state.stop()
