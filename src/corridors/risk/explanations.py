@@ -5,9 +5,9 @@ Which reports make a segment risky is computed on demand
 the segment is integrated again, ~80 us a segment with 100k reports stored, and a route
 request explains every high-risk segment of each route it returns. After a full refresh
 the service explains the high-risk segments of the new field once, in the background
-(:meth:`RiskField.warm_explanations`), into an :class:`ExplanationTable`: compact arrays,
-~24 bytes per entry (3 entries a segment), where a dict of Python lists would take ~450
-bytes a segment.
+(:meth:`RiskField.warm_explanations`), into an :class:`ExplanationTable`: compact arrays
+of ~12 bytes per entry, up to 3 entries a segment, where a dict of Python lists would take
+~450 bytes a segment.
 
 The table belongs to the field it was computed for and to the fields derived from it at
 the same instant: adding or removing reports (each derived field marks the segments those
@@ -28,6 +28,7 @@ import numpy.typing as npt
 __all__ = ["ExplanationTable", "WarmExplanations"]
 
 IntArray = npt.NDArray[np.int64]
+Int32Array = npt.NDArray[np.int32]
 FloatArray = npt.NDArray[np.float64]
 
 Explanation = list[tuple[str, float]]
@@ -36,12 +37,14 @@ Explanation = list[tuple[str, float]]
 @dataclass(frozen=True, eq=False)
 class ExplanationTable:
     """The top ``top`` ``(report id, share)`` of each of ``segments`` (sorted), strongest
-    first, ties by id: entries ``ptr[k]:ptr[k + 1]`` belong to ``segments[k]``."""
+    first, ties by id: entries ``ptr[k]:ptr[k + 1]`` belong to ``segments[k]``; an entry is
+    a report (index into ``names``) and its share."""
 
     top: int
-    segments: IntArray
-    ptr: IntArray
+    segments: Int32Array
+    ptr: Int32Array
     names: tuple[str, ...]
+    report: Int32Array
     shares: FloatArray
 
     @classmethod
@@ -52,18 +55,29 @@ class ExplanationTable:
         counts = np.fromiter(map(len, explained), dtype=np.int64, count=len(explained))
         ptr = np.zeros(counts.shape[0] + 1, dtype=np.int64)
         np.cumsum(counts, out=ptr[1:])
-        names = tuple(rid for entries in explained for rid, _ in entries)
-        shares = np.fromiter(
-            (s for entries in explained for _, s in entries), dtype=np.float64, count=len(names)
+        index: dict[str, int] = {}
+        report = np.fromiter(
+            (index.setdefault(rid, len(index)) for entries in explained for rid, _ in entries),
+            dtype=np.int32,
+            count=int(ptr[-1]),
         )
-        return cls(top, np.asarray(segments, dtype=np.int64), ptr, names, shares)
+        shares = np.fromiter(
+            (s for entries in explained for _, s in entries), dtype=np.float64, count=int(ptr[-1])
+        )
+        return cls(
+            top,
+            np.asarray(segments, dtype=np.int32),
+            ptr.astype(np.int32),
+            tuple(index),
+            report,
+            shares,
+        )
 
     @property
     def nbytes(self) -> int:
         """Memory the table holds, bytes (the id strings are the field's own)."""
-        return int(self.segments.nbytes + self.ptr.nbytes + self.shares.nbytes) + 8 * len(
-            self.names
-        )
+        arrays = (self.segments, self.ptr, self.report, self.shares)
+        return sum(int(a.nbytes) for a in arrays) + 8 * len(self.names)
 
     def lookup(self, segments: IntArray, top: int) -> list[Explanation | None]:
         """The top ``top`` (at most :attr:`top`) of each segment; None where not in the table."""
@@ -77,7 +91,7 @@ class ExplanationTable:
         counts = np.minimum(self.ptr[row + 1] - lo, top)
         # The entries of the found segments, in order: one gather instead of a slice each.
         index = np.repeat(lo - (np.cumsum(counts) - counts), counts) + np.arange(counts.sum())
-        names = [self.names[i] for i in index.tolist()]
+        names = [self.names[i] for i in self.report[index].tolist()]
         shares = self.shares[index].tolist()
         out: list[Explanation | None] = [None] * int(segments.shape[0])
         at = 0
