@@ -184,3 +184,13 @@ def test_the_service_warms_the_new_base_and_never_shows_a_retracted_report(
         assert all(victim not in dict(e) for e in field.contributors_many(edges))
     finally:
         state.stop()
+
+
+def test_a_cancelled_warm_up_leaves_the_field_to_be_warmed_again(
+    graph: RoadGraph, engine: RiskEngine
+) -> None:
+    field = engine.compute(_incidents(graph, 20, 5), at=AT)
+    assert field.warm_explanations(cancelled=lambda: True) == 0
+    assert field.explanation_table is None
+    assert field.warm_explanations() > 0
+    assert field.explanation_table is not None

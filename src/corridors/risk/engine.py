@@ -451,6 +451,7 @@ class RiskField:
         explained: list[list[tuple[str, float]]] = []
         for lo in range(0, segments.shape[0], _EXPLAIN_BATCH):
             if cancelled is not None and cancelled():
+                self._warm.release()
                 return 0
             explained.extend(c.engine._explain(c, segments[lo : lo + _EXPLAIN_BATCH], top))
         self._warm.table = ExplanationTable.build(top, segments, explained)

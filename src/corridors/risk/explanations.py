@@ -105,7 +105,8 @@ class ExplanationTable:
 class WarmExplanations:
     """The explanation table of a field, shared with the fields derived from it.
 
-    Set once, by whoever warms the field first (:meth:`claim` keeps two from both doing it).
+    Set once, by whoever warms the field first (:meth:`claim` keeps two from both doing
+    it; :meth:`release` gives up a claim).
     """
 
     table: ExplanationTable | None = None
@@ -119,3 +120,8 @@ class WarmExplanations:
                 return False
             self._claimed = True
             return True
+
+    def release(self) -> None:
+        """Give up a claim without a table (cancelled): the next :meth:`claim` succeeds."""
+        with self._lock:
+            self._claimed = self.table is not None

@@ -439,17 +439,17 @@ class RiskState:
             except Exception:  # a listener's failure must not stop the refreshes
                 log.exception("risk refresh listener failed")
 
-    def warm_explanations(self) -> int:
+    def warm_explanations(self, *, cancelled: Callable[[], bool] | None = None) -> int:
         """Explain the high-risk segments of the current base field ahead of requests.
 
         Route requests then read which reports make a hotspot from a table instead of
         integrating every kernel that reaches it (see :mod:`corridors.risk.explanations`);
         the current field and those derived at its instant share the table. Runs in the
         full-refresh thread after each full refresh; returns how many segments were
-        explained (0: done already).
+        explained (0: done already, or cancelled). ``cancelled`` is asked between batches.
         """
         started = time.perf_counter()
-        count = self._picture.base.warm_explanations(cancelled=lambda: self._stop)
+        count = self._picture.base.warm_explanations(cancelled=cancelled)
         if count:
             took_s = time.perf_counter() - started
             EXPLAIN_S.observe(took_s)
@@ -539,6 +539,6 @@ class RiskState:
 
     def _warm_quietly(self) -> None:
         try:
-            self.warm_explanations()
+            self.warm_explanations(cancelled=lambda: self._stop)
         except Exception:  # requests still explain on demand
             log.exception("explaining the risk field ahead failed")
