@@ -8,6 +8,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pytest
@@ -654,6 +655,8 @@ def test_chunking_and_threads_do_not_change_results(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(engine_module, "_CHUNK_PAIRS", 97)
     monkeypatch.setattr(engine_module, "_GROUP_BLOCK", 7)
     monkeypatch.setattr(engine_module, "_EXPLAIN_BATCH", 5)
+    monkeypatch.setattr(engine_module, "_EXPLAIN_FIRST", 2)
+    monkeypatch.setattr(engine_module, "_EXPLAIN_PAIRS", 40)
     for workers in (1, 2):
         field = RiskEngine(g, CFG, workers=workers).compute(incs, at=AT)
         np.testing.assert_allclose(
@@ -702,3 +705,31 @@ def test_point_index_pairs_are_the_points_within_reach_plus_margin() -> None:
     assert must <= got  # every point within its own reach + margin ...
     for i, j in got - must:  # ... and others only within their class's widest reach + margin
         assert dist[i, j] <= reach[j] * engine_module._CLASS_RATIO + 10.0 + 1e-6
+
+
+def test_explanation_batches_shrink_where_reports_crowd(monkeypatch: pytest.MonkeyPatch) -> None:
+    g = grid_graph(8, 150.0)
+    rng = np.random.default_rng(3)
+    crowd = [incident(f"c{k}", *rng.normal(150.0, 40.0, 2), graph=g) for k in range(150)]
+    sparse = [incident(f"s{k}", *rng.uniform(0.0, 1050.0, 2), graph=g) for k in range(10)]
+    field = RiskEngine(g, CFG).compute(crowd + sparse, at=AT)
+    reference = RiskEngine(g, CFG).compute(crowd + sparse, at=AT)
+    monkeypatch.setattr(engine_module, "_EXPLAIN_PAIRS", 2000)
+    batches: list[tuple[int, int]] = []  # (segments, pairs)
+    inner = RiskEngine._explain
+
+    def spy(self: RiskEngine, c: Any, segments: np.ndarray, top: int, pairs: list[int]) -> Any:
+        out = inner(self, c, segments, top, pairs)
+        batches.append((int(segments.shape[0]), sum(pairs)))
+        return out
+
+    monkeypatch.setattr(RiskEngine, "_explain", spy)
+    edges = np.arange(g.edge_count)
+    got = field.contributors_many(edges)
+    monkeypatch.undo()
+    assert got == reference.contributors_many(edges)
+    assert batches[0][0] == engine_module._EXPLAIN_FIRST
+    # Each batch after the first is sized from the previous one's pairs per segment.
+    for (n0, p0), (n1, _) in itertools.pairwise(batches):
+        assert n1 <= max(1, int(2000 / max(p0, 1) * n0))
+    assert len({n for n, _ in batches}) > 1

@@ -98,8 +98,11 @@ _CELL_M = 100.0
 _MAX_CELLS = 4_000_000
 #: Kernel-width classes of the group index span supports within this ratio (few wasted pairs).
 _CLASS_RATIO = 1.25
-#: Segments explained per batch by :meth:`RiskField.contributors_many`.
+#: Segments explained per batch (:meth:`RiskEngine._explain_many`): at most, at first, and
+#: the (piece, kernel) pairs a batch is sized for (~100 MB of temporaries).
 _EXPLAIN_BATCH = 2048
+_EXPLAIN_FIRST = 64
+_EXPLAIN_PAIRS = 1 << 18
 #: Slack on search radii, m: floating-point rounding must never drop a reachable piece.
 _EPS_M = 1e-6
 #: An update that leaves less than this share of a segment's risk recomputes it exactly
@@ -421,11 +424,11 @@ class RiskField:
             ]
         )
         c = self._contributions
-        for lo in range(0, missing.shape[0], _EXPLAIN_BATCH):
-            batch = missing[lo : lo + _EXPLAIN_BATCH].astype(np.int64)
-            for segment, answer in zip(
-                batch.tolist(), c.engine._explain(c, batch, top), strict=True
-            ):
+        if missing.shape[0]:
+            missing = missing.astype(np.int64)
+            explained = c.engine._explain_many(c, missing, top)
+            assert explained is not None  # never cancelled
+            for segment, answer in zip(missing.tolist(), explained, strict=True):
                 memo[(segment, top)] = answer
         return [
             memo[(s, top)] if answer is None else answer
@@ -448,12 +451,10 @@ class RiskField:
         hot = np.flatnonzero(self.edge_risk_per_km >= self.levels.high)
         segments = np.unique(self.edge_segment[hot]).astype(np.int64)
         c = self._contributions
-        explained: list[list[tuple[str, float]]] = []
-        for lo in range(0, segments.shape[0], _EXPLAIN_BATCH):
-            if cancelled is not None and cancelled():
-                self._warm.release()
-                return 0
-            explained.extend(c.engine._explain(c, segments[lo : lo + _EXPLAIN_BATCH], top))
+        explained = c.engine._explain_many(c, segments, top, cancelled)
+        if explained is None:
+            self._warm.release()
+            return 0
         self._warm.table = ExplanationTable.build(top, segments, explained)
         return int(segments.shape[0])
 
@@ -1320,10 +1321,36 @@ class RiskEngine:
         sums *= self._inv_km(segments)
         return sums
 
+    def _explain_many(
+        self,
+        c: _Contributions,
+        segments: IntArray,
+        top: int,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> list[list[tuple[str, float]]] | None:
+        """:meth:`_explain` of many (sorted, unique) segments, in batches of about
+        :data:`_EXPLAIN_PAIRS` (piece, kernel) pairs each, sized from the previous batch:
+        where reports crowd, a segment meets thousands of kernels and a fixed batch of
+        segments would take gigabytes. None when ``cancelled`` (asked between batches)."""
+        out: list[list[tuple[str, float]]] = []
+        size = min(_EXPLAIN_FIRST, _EXPLAIN_BATCH)
+        lo, n = 0, int(segments.shape[0])
+        while lo < n:
+            if cancelled is not None and cancelled():
+                return None
+            batch = segments[lo : lo + size]
+            pairs: list[int] = []
+            out.extend(self._explain(c, batch, top, pairs))
+            lo += int(batch.shape[0])
+            per_segment = max(sum(pairs), 1) / batch.shape[0]
+            size = int(min(_EXPLAIN_BATCH, max(1.0, _EXPLAIN_PAIRS / per_segment)))
+        return out
+
     def _explain(
-        self, c: _Contributions, segments: IntArray, top: int
+        self, c: _Contributions, segments: IntArray, top: int, pairs: list[int] | None = None
     ) -> list[list[tuple[str, float]]]:
-        """Top ``(report id, share)`` of each of the (sorted, unique) segments."""
+        """Top ``(report id, share)`` of each of the (sorted, unique) segments; appends the
+        number of (piece, kernel) pairs integrated to ``pairs``."""
         seg_parts: list[IntArray] = []
         report_parts: list[IntArray] = []
         value_parts: list[FloatArray] = []
@@ -1332,6 +1359,8 @@ class RiskEngine:
         weight = c.live_weight()
         extra_ids, table, owner = c.extra_arrays() if c.extra else ((), np.zeros((5, 0)), None)
         for base, piece, group, value in self._pairs_at(c, segments):
+            if pairs is not None:
+                pairs.append(int(value.shape[0]))
             pos = np.searchsorted(segments, self._piece_seg[piece])
             if base:
                 starts = g.member_ptr[group]
