@@ -329,3 +329,46 @@ def test_pareto_front_keeps_the_first_of_routes_with_equal_figures() -> None:
     assert pareto_front(["recommended", "alternative", "fast"], twins) == ["fast", "recommended"]
     assert pareto_front(["a", "b"], [(1.0, 2.0), (1.0 + 1e-6, 2.0)]) == ["a"]
     assert pareto_front(["a", "b"], [(1.0, 2.0), (1.1, 1.9)]) == ["a", "b"]
+
+
+class _Inline:
+    """An executor that runs each task at once in the caller's thread."""
+
+    def submit(self, fn, *args):  # type: ignore[no-untyped-def]
+        from concurrent.futures import Future
+
+        future: Future[object] = Future()
+        future.set_result(fn(*args))
+        return future
+
+
+def test_sweep_end_levels_run_beside_the_recommended_route(
+    state, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    o, d = _corner_snaps(GRID)
+    threads: dict[float, str] = {}
+    inner = planner._route_legs
+
+    def spy(st, risk_view, key, points, forbidden):  # type: ignore[no-untyped-def]
+        threads[key] = threading.current_thread().name
+        return inner(st, risk_view, key, points, forbidden)
+
+    monkeypatch.setattr(planner, "_route_legs", spy)
+    plan = plan_routes(state, GRID, state.risk, o, d, risk_aversion=0.5, pareto=True)
+    levels = state.cost_model.levels
+    assert threads[levels[0]].startswith("corridors-sweep")
+    assert threads[levels[-1]].startswith("corridors-sweep")
+    assert not threads[0.5].startswith("corridors-sweep")
+    # The same plan as searching every level in turn, in this thread.
+    monkeypatch.setattr(planner, "_SWEEP_POOL", _Inline())
+    again = plan_routes(state, GRID, state.risk, o, d, risk_aversion=0.5, pareto=True)
+    assert [r.summary.path.key for r in plan.routes] == [r.summary.path.key for r in again.routes]
+    assert plan.pareto == again.pareto
+    # An ad-hoc view: its metrics are dropped only once the sweep's searches are done.
+    adhoc = _risk(GRID, 7)
+    monkeypatch.setattr(planner, "_SWEEP_POOL", planner.ThreadPoolExecutor(2, "corridors-sweep"))
+    got = plan_routes(state, GRID, adhoc, o, d, risk_aversion=0.5, pareto=True)
+    assert not [k for k in state.engine.keys if isinstance(k, tuple)]
+    assert got.routes[0].cost == pytest.approx(_reference_cost(GRID, adhoc, 0.5, o, d), abs=0.01)
