@@ -18,8 +18,8 @@ then benchmarked in a fresh subprocess that loads it, as the service does, so pe
    :meth:`RiskState.refresh_now` is timed, split into the risk field compute
    (``RiskEngine.compute``) and the routing metric update (``RoutingState.stage`` +
    ``commit``: spare metrics, or ``refresh`` in place on large graphs);
-4. report-to-route (after the 10k refresh and its explanations, or ``--r2r-at``;
-   background refresher started):
+4. report-to-route (after the 10k refresh, its explanations and its end-to-end
+   measurements, or ``--r2r-at``; background refresher started):
    time from a ``POST /v1/reports`` returning 201 to a ``POST /v1/routes`` answer that
    reflects it (exposure up on a route through the report), i.e. ``wait_fresh`` + route;
    with ``--r2r-during-full`` each report is posted at a random moment of a full refresh
@@ -250,14 +250,13 @@ def _bench_one(name: str, path: str, opts: dict[str, Any]) -> dict[str, Any]:
         out["explain_s"][target] = time.perf_counter() - t0
         table = runtime.risk.field.explanation_table
         out["explain_mb"][target] = 0.0 if table is None else table.nbytes / 2**20
-        if target == opts["r2r_at"]:
+        for alts, n in ((0, opts["e2e"]), (2, opts["e2e_alt"])):
+            out["e2e"][(alts, target)] = _e2e(graph, route, rng, alts, n)
+        if target == opts["r2r_at"]:  # last: its reports and full refreshes change the field
             r2r_from = len(routing_s)
             r2r = _report_to_route(graph, runtime, client, route, reporter, rng, opts, total)
             out["r2r"], out["r2r_fresh"] = [t for t, _ in r2r], [f for _, f in r2r]
             out["r2r_routing_s"] = _pct(routing_s[r2r_from:], 50)
-            runtime.risk.warm_explanations()  # a full refresh meanwhile made a new base
-        for alts, n in ((0, opts["e2e"]), (2, opts["e2e_alt"])):
-            out["e2e"][(alts, target)] = _e2e(graph, route, rng, alts, n)
 
     # -- core queries on the balanced metric (risk weights of the last refresh) ------------
     engine = routing.engine
