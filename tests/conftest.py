@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -31,7 +31,8 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from corridors.config import Settings
 from corridors.domain import Incident, ReportStatus, Role
 from corridors.graph.model import GraphMeta, RoadGraph
-from corridors.store import Database, ReportRow
+from corridors.graph.synthetic import synthetic_city
+from corridors.store import Database, ReportRepository, ReportRow
 from corridors.store.models import Base
 
 POSTGRES_URL_ENV = "CORRIDORS_TEST_POSTGRES_URL"
@@ -330,6 +331,21 @@ def square_ring(lon: float, lat: float, half_side_deg: float) -> list[list[float
         [lon - d, lat + d],
         [lon - d, lat - d],
     ]
+
+
+@pytest.fixture(scope="module")
+def small_city() -> RoadGraph:
+    """A 12 x 12 synthetic city (seed 3), built once per test module."""
+    return synthetic_city(12, 12, seed=3)
+
+
+def store_incidents(db: Database, incidents: Iterable[Incident], *, stored_at: datetime) -> None:
+    """Store risk-engine incidents as report rows filed and last changed at ``stored_at``."""
+    with db.session() as s:
+        repo = ReportRepository(s)
+        for i in incidents:
+            repo.add(incident_row(i, stored_at=stored_at))
+        s.commit()
 
 
 def incident_row(incident: Incident, *, stored_at: datetime) -> ReportRow:

@@ -12,11 +12,10 @@ import numpy as np
 import pytest
 from shapely.geometry import box
 
-from conftest import incident_row
+from conftest import store_incidents
 from corridors.config import SHIPPED_DATA_DIR
 from corridors.domain import Category, Incident, ReportStatus, Zone, ZoneKind
 from corridors.graph.model import RoadGraph
-from corridors.graph.synthetic import synthetic_city
 from corridors.risk.config import load_risk_model
 from corridors.risk.engine import RiskEngine, RiskField
 from corridors.risk.explanations import ExplanationTable
@@ -29,13 +28,8 @@ _CATS = [Category.armed_clash, Category.roadblock, Category.abduction, Category.
 
 
 @pytest.fixture(scope="module")
-def graph() -> RoadGraph:
-    return synthetic_city(12, 12, seed=3)
-
-
-@pytest.fixture(scope="module")
-def engine(graph: RoadGraph) -> RiskEngine:
-    return RiskEngine(graph, CFG)
+def engine(small_city: RoadGraph) -> RiskEngine:
+    return RiskEngine(small_city, CFG)
 
 
 def _incidents(graph: RoadGraph, n: int, seed: int, prefix: str = "r") -> list[Incident]:
@@ -77,13 +71,13 @@ def _hot_edges(field: RiskField) -> np.ndarray:
 
 
 def test_warmed_table_answers_like_on_demand_explanation(
-    graph: RoadGraph, engine: RiskEngine, monkeypatch: pytest.MonkeyPatch
+    small_city: RoadGraph, engine: RiskEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    incidents = _incidents(graph, 20, 1)
+    incidents = _incidents(small_city, 20, 1)
     cold = engine.compute(incidents, at=AT)
     warm = engine.compute(incidents, at=AT)
     hot = _hot_edges(warm)
-    assert 0 < hot.shape[0] < graph.edge_count  # some edges high, some not
+    assert 0 < hot.shape[0] < small_city.edge_count  # some edges high, some not
     count = warm.warm_explanations()
     assert count == np.unique(warm.edge_segment[hot]).shape[0]
     assert warm.warm_explanations() == 0  # once per field
@@ -101,21 +95,21 @@ def test_warmed_table_answers_like_on_demand_explanation(
 
 
 def test_derived_fields_share_the_table_except_where_reports_changed(
-    graph: RoadGraph, engine: RiskEngine, monkeypatch: pytest.MonkeyPatch
+    small_city: RoadGraph, engine: RiskEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    incidents = _incidents(graph, 20, 2)
+    incidents = _incidents(small_city, 20, 2)
     base = engine.compute(incidents, at=AT)
     assert base.warm_explanations() > 0
     hot = _hot_edges(base)
     # The strongest report of a hot edge is retracted, a new one lands elsewhere.
     victim = base.contributors(int(hot[0]))[0][0]
-    added = _incidents(graph, 1, 9, prefix="new")
+    added = _incidents(small_city, 1, 9, prefix="new")
     derived = engine.updated(base, add=added, remove=[victim])
     assert derived.explanation_table is base.explanation_table
     assert derived.warm_explanations() == 0  # derived fields use their base's table
     reference = engine.compute([i for i in incidents if i.id != victim] + added, at=AT)  # no table
     _assert_same_explanations(derived, reference)
-    edges = np.arange(graph.edge_count)
+    edges = np.arange(small_city.edge_count)
     assert all(victim not in dict(e) for e in derived.contributors_many(edges))
     # Zones change no explanation (shares are of the risk before zones): still the table.
     caution = Zone(
@@ -127,8 +121,8 @@ def test_derived_fields_share_the_table_except_where_reports_changed(
     assert zoned.contributors_many(hot) == base.contributors_many(hot)
 
 
-def test_a_projection_starts_without_a_table(graph: RoadGraph, engine: RiskEngine) -> None:
-    base = engine.compute(_incidents(graph, 20, 3), at=AT)
+def test_a_projection_starts_without_a_table(small_city: RoadGraph, engine: RiskEngine) -> None:
+    base = engine.compute(_incidents(small_city, 20, 3), at=AT)
     base.warm_explanations()
     later = base.projected(AT + timedelta(hours=2))
     assert later.explanation_table is None
@@ -149,19 +143,11 @@ def test_table_lookup() -> None:
     assert empty.lookup(np.array([0, 1]), 3) == [None, None]
 
 
-def _store(db: Database, incidents: list[Incident]) -> None:
-    with db.session() as s:
-        repo = ReportRepository(s)
-        for i in incidents:
-            repo.add(incident_row(i, stored_at=AT))
-        s.commit()
-
-
 def test_the_service_warms_the_new_base_and_never_shows_a_retracted_report(
-    graph: RoadGraph, database: Database
+    small_city: RoadGraph, database: Database
 ) -> None:
-    _store(database, _incidents(graph, 20, 4))
-    state = RiskState(graph, database, CFG, clock=lambda: AT, refresh_interval_s=3600.0)
+    store_incidents(database, _incidents(small_city, 20, 4), stored_at=AT)
+    state = RiskState(small_city, database, CFG, clock=lambda: AT, refresh_interval_s=3600.0)
     assert state.field.explanation_table is None
     state.start()  # the full-refresh thread explains the base before waiting
     try:
@@ -180,16 +166,16 @@ def test_the_service_warms_the_new_base_and_never_shows_a_retracted_report(
         field = state.field
         assert field.explanation_table is not None  # shared with the base
         assert victim not in field.report_ids
-        edges = np.arange(graph.edge_count)
+        edges = np.arange(small_city.edge_count)
         assert all(victim not in dict(e) for e in field.contributors_many(edges))
     finally:
         state.stop()
 
 
 def test_a_cancelled_warm_up_leaves_the_field_to_be_warmed_again(
-    graph: RoadGraph, engine: RiskEngine
+    small_city: RoadGraph, engine: RiskEngine
 ) -> None:
-    field = engine.compute(_incidents(graph, 20, 5), at=AT)
+    field = engine.compute(_incidents(small_city, 20, 5), at=AT)
     assert field.warm_explanations(cancelled=lambda: True) == 0
     assert field.explanation_table is None
     assert field.warm_explanations() > 0

@@ -17,7 +17,7 @@ import shapely
 from shapely.geometry import box
 from sqlalchemy.orm import Session
 
-from conftest import incident_row
+from conftest import incident_row, store_incidents
 from corridors.config import SHIPPED_DATA_DIR
 from corridors.domain import Category, Incident, ReportStatus, Zone, ZoneKind
 from corridors.graph.model import RoadGraph
@@ -91,11 +91,7 @@ def _incidents(graph: RoadGraph, n: int, seed: int, prefix: str = "r") -> list[I
 
 
 def _store(db: Database, incidents: list[Incident]) -> None:
-    with db.session() as s:
-        repo = ReportRepository(s)
-        for i in incidents:
-            repo.add(incident_row(i, stored_at=AT))
-        s.commit()
+    store_incidents(db, incidents, stored_at=AT)
 
 
 def _set_status(db: Database, report_id: str, status: ReportStatus) -> None:

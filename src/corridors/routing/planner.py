@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -513,115 +514,107 @@ def _plan(
 
     levels = state.cost_model.levels
     # The Pareto sweep's end levels are always searched: search them beside the recommended
-    # route (RoutingKit queries release the GIL; one CCH query takes 3.5 ms at 1M nodes).
-    ahead: dict[float, Future[EdgePath]] = {}
-    if pareto:
-        for lv in (levels[0], levels[-1]):
-            if lv != level and lv not in ahead:
-                ahead[lv] = _SWEEP_POOL.submit(
-                    _route_legs, state, risk_view, key_for(lv), points, forbidden
-                )
-    try:
-        return _plan_with(
-            state, risk_view, points, key_for, level, forbidden, ahead,
-            alternatives=alternatives, pareto=pareto, summary=summary,
-        )  # fmt: skip
-    finally:
-        for future in ahead.values():  # the metrics may be dropped after this returns
-            future.cancel()
-        wait(ahead.values())
-
-
-def _plan_with(
-    state: RoutingState,
-    risk_view: RiskView,
-    points: Sequence[SnapLike],
-    key_for: _KeyFor,
-    level: float,
-    forbidden: BoolArray | None,
-    ahead: dict[float, Future[EdgePath]],
-    *,
-    alternatives: int,
-    pareto: bool,
-    summary: Callable[[EdgePath, PathArrays | None], RouteSummary],
-) -> RoutePlan:
-    graph = state.graph
-    key = key_for(level)
-    best = _route_legs(state, risk_view, key, points, forbidden)
-    routes = [PlannedRoute(0, "recommended", summary(best, best.arrays), 1.0, level, best.cost)]
-    if alternatives > 0 and len(points) == 2:
-        for alt in find_alternatives(
-            state.engine, key, best, points[0], points[1], alternatives, forbidden=forbidden
-        ):
-            routes.append(
-                PlannedRoute(
-                    len(routes),
-                    "alternative",
-                    summary(alt.path, alt.path.arrays),
-                    alt.overlap,
-                    level,
-                    alt.path.cost,
-                )
-            )
-    points_out: list[ParetoPoint] = []
-    if pareto:
-        # Candidates are compared on their figures; only new members of the front are
-        # summarised in full (steps, polyline, explained hotspots). Paths are told apart by
-        # their arrays' bytes (hashing long tuples of pieces cost more).
-        candidates: list[tuple[EdgePath, PathArrays, float, float, float]] = [
-            (EdgePath(r.summary.pieces, r.cost), r.summary.path, r.risk_aversion,
-             r.summary.duration_s, r.summary.exposure)
-            for r in routes
-        ]  # fmt: skip
-        rank_of = {r.summary.path.key: r.rank for r in routes}
-        seen = set(rank_of)
-        # The cost is linear in lambda, so a path optimal at two levels is optimal at every
-        # level between them: the end levels first, then a level only when the paths at
-        # its nearest known neighbours differ.
-        path_at: dict[float, bytes] = {level: routes[0].summary.path.key}
-        levels = state.cost_model.levels
-        for lv in [levels[0], levels[-1], *levels[1:-1]]:
-            if lv in path_at:
-                continue
-            below = [k for k in path_at if k < lv]
-            above = [k for k in path_at if k > lv]
-            if below and above and path_at[max(below)] == path_at[min(above)]:
-                path_at[lv] = path_at[max(below)]
-                continue
-            if lv in ahead:
-                path = ahead[lv].result()
-            else:
-                path = _route_legs(state, risk_view, key_for(lv), points, forbidden)
-            arrays = path.path_arrays()
-            path_at[lv] = arrays.key
-            if arrays.key in seen:
-                continue
-            seen.add(arrays.key)
-            figures = duration_and_exposure(graph, risk_view, arrays)
-            candidates.append((path, arrays, lv, *figures))
-        objectives = [(c[3], c[4]) for c in candidates]
-        front = pareto_front(list(range(len(candidates))), objectives)
-        for i in front:
-            path, arrays, lv, duration_s, exposure = candidates[i]
-            rank = rank_of.get(arrays.key)
-            if rank is None:
-                rank = rank_of[arrays.key] = len(routes)
+    # route (RoutingKit queries release the GIL; one CCH query takes 3.4 ms at 1M nodes).
+    ends = [lv for lv in dict.fromkeys((levels[0], levels[-1])) if pareto and lv != level]
+    with _searched_ahead(state, risk_view, points, key_for, ends, forbidden) as ahead:
+        key = key_for(level)
+        best = _route_legs(state, risk_view, key, points, forbidden)
+        routes = [PlannedRoute(0, "recommended", summary(best, best.arrays), 1.0, level, best.cost)]
+        if alternatives > 0 and len(points) == 2:
+            for alt in find_alternatives(
+                state.engine, key, best, points[0], points[1], alternatives, forbidden=forbidden
+            ):
                 routes.append(
                     PlannedRoute(
-                        rank,
-                        "pareto",
-                        summary(path, arrays),
-                        overlap(graph, arrays, routes[0].summary.path),
-                        lv,
-                        path.cost,
+                        len(routes),
+                        "alternative",
+                        summary(alt.path, alt.path.arrays),
+                        alt.overlap,
+                        level,
+                        alt.path.cost,
                     )
                 )
-            points_out.append(ParetoPoint(duration_s, exposure, rank))
-    return RoutePlan(routes, points_out, level)
+        points_out: list[ParetoPoint] = []
+        if pareto:
+            # Candidates are compared on their figures; only new members of the front are
+            # summarised in full (steps, polyline, explained hotspots). Paths are told apart
+            # by their arrays' bytes (hashing long tuples of pieces cost more).
+            candidates: list[tuple[EdgePath, PathArrays, float, float, float]] = [
+                (EdgePath(r.summary.pieces, r.cost), r.summary.path, r.risk_aversion,
+                 r.summary.duration_s, r.summary.exposure)
+                for r in routes
+            ]  # fmt: skip
+            rank_of = {r.summary.path.key: r.rank for r in routes}
+            seen = set(rank_of)
+            # The cost is linear in lambda, so a path optimal at two levels is optimal at
+            # every level between them: the end levels first, then a level only when the
+            # paths at its nearest known neighbours differ.
+            path_at: dict[float, bytes] = {level: routes[0].summary.path.key}
+            for lv in [levels[0], levels[-1], *levels[1:-1]]:
+                if lv in path_at:
+                    continue
+                below = [k for k in path_at if k < lv]
+                above = [k for k in path_at if k > lv]
+                if below and above and path_at[max(below)] == path_at[min(above)]:
+                    path_at[lv] = path_at[max(below)]
+                    continue
+                if lv in ahead:
+                    path = ahead[lv].result()
+                else:
+                    path = _route_legs(state, risk_view, key_for(lv), points, forbidden)
+                arrays = path.path_arrays()
+                path_at[lv] = arrays.key
+                if arrays.key in seen:
+                    continue
+                seen.add(arrays.key)
+                figures = duration_and_exposure(graph, risk_view, arrays)
+                candidates.append((path, arrays, lv, *figures))
+            objectives = [(c[3], c[4]) for c in candidates]
+            front = pareto_front(list(range(len(candidates))), objectives)
+            for i in front:
+                path, arrays, lv, duration_s, exposure = candidates[i]
+                rank = rank_of.get(arrays.key)
+                if rank is None:
+                    rank = rank_of[arrays.key] = len(routes)
+                    routes.append(
+                        PlannedRoute(
+                            rank,
+                            "pareto",
+                            summary(path, arrays),
+                            overlap(graph, arrays, routes[0].summary.path),
+                            lv,
+                            path.cost,
+                        )
+                    )
+                points_out.append(ParetoPoint(duration_s, exposure, rank))
+        return RoutePlan(routes, points_out, level)
 
 
 #: Searches of a request's Pareto sweep run here beside the request's own thread.
 _SWEEP_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="corridors-sweep")
+
+
+@contextmanager
+def _searched_ahead(
+    state: RoutingState,
+    risk_view: RiskView,
+    points: Sequence[SnapLike],
+    key_for: _KeyFor,
+    levels: Sequence[float],
+    forbidden: BoolArray | None,
+) -> Iterator[dict[float, Future[EdgePath]]]:
+    """The paths at ``levels``, searched in :data:`_SWEEP_POOL` meanwhile; waited for on
+    leaving (the caller may drop the metrics after)."""
+    ahead = {
+        lv: _SWEEP_POOL.submit(_route_legs, state, risk_view, key_for(lv), points, forbidden)
+        for lv in levels
+    }
+    try:
+        yield ahead
+    finally:
+        for future in ahead.values():
+            future.cancel()
+        wait(ahead.values())
 
 
 class _KeyFor(Protocol):
