@@ -348,27 +348,53 @@ def test_sweep_end_levels_run_beside_the_recommended_route(
     import threading
 
     o, d = _corner_snaps(GRID)
+    levels = state.cost_model.levels
     threads: dict[float, str] = {}
+    both_started = threading.Barrier(3, timeout=10)  # this thread and the two end levels
     inner = planner._route_legs
 
     def spy(st, risk_view, key, points, forbidden):  # type: ignore[no-untyped-def]
         threads[key] = threading.current_thread().name
+        if key in (levels[0], levels[-1], 0.5):
+            both_started.wait()  # the recommended search waits until both end levels run
         return inner(st, risk_view, key, points, forbidden)
 
     monkeypatch.setattr(planner, "_route_legs", spy)
     plan = plan_routes(state, GRID, state.risk, o, d, risk_aversion=0.5, pareto=True)
-    levels = state.cost_model.levels
     assert threads[levels[0]].startswith("corridors-sweep")
     assert threads[levels[-1]].startswith("corridors-sweep")
     assert not threads[0.5].startswith("corridors-sweep")
-    # The same plan as searching every level in turn, in this thread.
+    monkeypatch.setattr(planner, "_route_legs", inner)
+    # The same plan as searching every level in turn, in this thread ...
     monkeypatch.setattr(planner, "_SWEEP_POOL", _Inline())
     again = plan_routes(state, GRID, state.risk, o, d, risk_aversion=0.5, pareto=True)
     assert [r.summary.path.key for r in plan.routes] == [r.summary.path.key for r in again.routes]
     assert plan.pareto == again.pareto
+    # ... and as when the pool is too busy to start them: they are searched here instead.
+    monkeypatch.setattr(planner, "_SWEEP_POOL", _Busy())
+    busy: list[planner.RoutePlan] = []
+    worker = threading.Thread(
+        target=lambda: busy.append(
+            plan_routes(state, GRID, state.risk, o, d, risk_aversion=0.5, pareto=True)
+        ),
+        daemon=True,
+    )
+    worker.start()
+    worker.join(timeout=10)
+    assert busy, "the plan waited for searches that never start"
+    assert [r.summary.path.key for r in busy[0].routes] == [r.summary.path.key for r in plan.routes]
     # An ad-hoc view: its metrics are dropped only once the sweep's searches are done.
     adhoc = _risk(GRID, 7)
     monkeypatch.setattr(planner, "_SWEEP_POOL", planner.ThreadPoolExecutor(2, "corridors-sweep"))
     got = plan_routes(state, GRID, adhoc, o, d, risk_aversion=0.5, pareto=True)
     assert not [k for k in state.engine.keys if isinstance(k, tuple)]
     assert got.routes[0].cost == pytest.approx(_reference_cost(GRID, adhoc, 0.5, o, d), abs=0.01)
+
+
+class _Busy:
+    """An executor whose tasks never start (every worker busy elsewhere)."""
+
+    def submit(self, fn, *args):  # type: ignore[no-untyped-def]
+        from concurrent.futures import Future
+
+        return Future()

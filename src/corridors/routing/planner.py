@@ -558,7 +558,7 @@ def _plan(
                 if below and above and path_at[max(below)] == path_at[min(above)]:
                     path_at[lv] = path_at[max(below)]
                     continue
-                if lv in ahead:
+                if lv in ahead and not ahead[lv].cancel():  # started (else: queued, busy pool)
                     path = ahead[lv].result()
                 else:
                     path = _route_legs(state, risk_view, key_for(lv), points, forbidden)
@@ -612,9 +612,8 @@ def _searched_ahead(
     try:
         yield ahead
     finally:
-        for future in ahead.values():
-            future.cancel()
-        wait(ahead.values())
+        # A search not started yet never will be once cancelled; a started one is waited for.
+        wait([future for future in ahead.values() if not future.cancel()])
 
 
 class _KeyFor(Protocol):
