@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -306,22 +308,38 @@ def test_many_changes_fall_back_to_a_full_refresh(
     _assert_metrics_match(state, field)
 
 
-def test_background_refresh_is_incremental_on_changes(
-    graph: RoadGraph, db: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _store(db, _incidents(graph, 20, 9))
-    state = RiskState(graph, db, CFG, clock=Clock(), refresh_interval_s=3600.0)
+@contextmanager
+def _running_after_a_new_report(
+    graph: RoadGraph,
+    db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    seed: int,
+    refresh_interval_s: float,
+    timeout_s: float,
+) -> Iterator[tuple[RiskState, dict[str, int]]]:
+    """A RiskState over 20 stored reports, its background threads running, once a new
+    report ``new0`` stored after the start is in its field; stopped on leaving. Yields
+    the state and its call counts (:func:`_counting`)."""
+    _store(db, _incidents(graph, 20, seed))
+    state = RiskState(graph, db, CFG, clock=Clock(), refresh_interval_s=refresh_interval_s)
     calls = _counting(monkeypatch, state)
     state.start()
     try:
-        _store(db, _incidents(graph, 1, 10, prefix="new"))
+        _store(db, _incidents(graph, 1, seed + 1, prefix="new"))
         state.changed("reports")
-        assert state.wait_fresh(timeout_s=30)
+        assert state.wait_fresh(timeout_s=timeout_s)
         assert "new0" in state.field.report_ids
-        assert calls["apply_changes"] == 1
-        assert calls["refresh_now"] == 0
+        yield state, calls
     finally:
         state.stop()
+
+
+def test_background_refresh_is_incremental_on_changes(
+    graph: RoadGraph, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with _running_after_a_new_report(graph, db, monkeypatch, 9, 3600.0, 30) as (state, calls):
+        assert calls["apply_changes"] == 1
+        assert calls["refresh_now"] == 0
     _assert_same(state.field, _full(state, AT))
 
 
@@ -490,20 +508,10 @@ def test_reports_reach_routes_while_a_full_refresh_customises(
 def test_background_full_refreshes_run_beside_incremental_ones(
     graph: RoadGraph, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _store(db, _incidents(graph, 20, 19))
-    state = RiskState(graph, db, CFG, clock=Clock(), refresh_interval_s=0.05)
-    calls = _counting(monkeypatch, state)
-    state.start()
-    try:
-        _store(db, _incidents(graph, 1, 20, prefix="new"))
-        state.changed("reports")
-        assert state.wait_fresh(timeout_s=60)
-        assert "new0" in state.field.report_ids
+    with _running_after_a_new_report(graph, db, monkeypatch, 19, 0.05, 60) as (state, calls):
         deadline = time.monotonic() + 60
         while calls["refresh_now"] < 2 and time.monotonic() < deadline:
             time.sleep(0.01)
-    finally:
-        state.stop()
     assert calls["refresh_now"] >= 2
     assert calls["apply_changes"] >= 1
     _assert_same(state.field, _full(state, AT))
