@@ -51,16 +51,7 @@ def _dense_group_values(
     """Segment and per-class risk as one dense array per chunk and per block (the former
     implementation, serial): per chunk ``bincount(minlength=segments)``, added in order."""
     reports = engine._reports(incidents, AT)
-    c = engine._contributions_of(
-        reports.ids,
-        reports.report_of,
-        reports.x_m,
-        reports.y_m,
-        reports.weight,
-        reports.sigma_m,
-        reports.decay_class,
-        reports.lifetimes,
-    )
+    c = engine._contributions_from(reports)
     g, weight = c.groups, c.group_weight()
     s_count = engine.segment_count
     assert c.decay_class is not None

@@ -964,6 +964,19 @@ class RiskEngine:
 
     # -- grouping ----------------------------------------------------------------------------
 
+    def _contributions_from(self, reports: _Reports) -> _Contributions:
+        """:meth:`_contributions_of` the entries of a full compute's reports."""
+        return self._contributions_of(
+            reports.ids,
+            reports.report_of,
+            reports.x_m,
+            reports.y_m,
+            reports.weight,
+            reports.sigma_m,
+            reports.decay_class,
+            reports.lifetimes,
+        )
+
     def _contributions_of(
         self,
         ids: tuple[str, ...],
@@ -1477,16 +1490,7 @@ class RiskEngine:
         _check_aware(at)
         zones = list(zones)
         reports = self._reports(incidents, at)
-        contributions = self._contributions_of(
-            reports.ids,
-            reports.report_of,
-            reports.x_m,
-            reports.y_m,
-            reports.weight,
-            reports.sigma_m,
-            reports.decay_class,
-            reports.lifetimes,
-        )
+        contributions = self._contributions_from(reports)
         segment_risk, per_class = self._group_values(
             contributions, contributions.group_weight(), by_class=True
         )
