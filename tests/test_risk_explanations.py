@@ -16,9 +16,10 @@ from conftest import store_incidents
 from corridors.config import SHIPPED_DATA_DIR
 from corridors.domain import Category, Incident, ReportStatus, Zone, ZoneKind
 from corridors.graph.model import RoadGraph
+from corridors.risk import engine as engine_module
 from corridors.risk.config import load_risk_model
 from corridors.risk.engine import RiskEngine, RiskField
-from corridors.risk.explanations import ExplanationTable
+from corridors.risk.explanations import Explained, ExplanationTable
 from corridors.services.risk_state import RiskState
 from corridors.store import Database, ReportRepository
 
@@ -131,16 +132,34 @@ def test_a_projection_starts_without_a_table(small_city: RoadGraph, engine: Risk
 
 
 def test_table_lookup() -> None:
-    table = ExplanationTable.build(
-        3,
-        np.array([2, 5, 9]),
-        [[("a", 0.6), ("b", 0.4)], [], [("c", 0.5), ("d", 0.3), ("e", 0.2)]],
+    names = ("a", "b", "c", "d", "e", "unused")
+    explained = Explained(
+        np.array([2, 0, 3]), np.array([0, 1, 2, 3, 4]), np.array([0.6, 0.4, 0.5, 0.3, 0.2])
     )
+    table = ExplanationTable.build(3, np.array([2, 5, 9]), explained, names)
     got = table.lookup(np.array([9, 3, 2, 5, 10, 9]), 2)
     assert got == [[("c", 0.5), ("d", 0.3)], None, [("a", 0.6), ("b", 0.4)], [], None, got[0]]
     assert table.lookup(np.array([2]), 4) == [None]  # more than it holds
-    empty = ExplanationTable.build(3, np.zeros(0, dtype=np.int64), [])
+    assert table.lookup(np.array([2, 5, 9]), 3) == explained.lists(names.__getitem__)
+    empty = ExplanationTable.build(3, np.zeros(0, dtype=np.int64), Explained.empty(0), ())
     assert empty.lookup(np.array([0, 1]), 3) == [None, None]
+
+
+def test_explained_runs_concatenate() -> None:
+    first = Explained(np.array([1, 0]), np.array([4]), np.array([1.0]))
+    second = Explained(np.array([2]), np.array([1, 0]), np.array([0.7, 0.3]))
+    both = Explained.concat([first, Explained.empty(1), second])
+    assert both.lists("abcde".__getitem__) == [[("e", 1.0)], [], [], [("b", 0.7), ("a", 0.3)]]
+    assert Explained.concat([]).lists(str) == []
+
+
+def test_ties_are_ordered_by_report_id() -> None:
+    seg = np.array([0, 0, 0, 1, 1, 1, 1])
+    value = np.array([5.0, 2.0, 2.0, 3.0, 3.0, 3.0, 1.0])
+    report = np.array([7, 3, 1, 2, 0, 5, 4])
+    names = ["r9", "r1", "r0", "r5", "r2", "r3", "r6", "r4"]  # index -> id
+    engine_module._ties_by_id(seg, report, value, names.__getitem__)
+    assert [names[r] for r in report] == ["r4", "r1", "r5", "r0", "r3", "r9", "r2"]
 
 
 def test_the_service_warms_the_new_base_and_never_shows_a_retracted_report(

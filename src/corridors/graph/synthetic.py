@@ -1,4 +1,4 @@
-"""A synthetic city for benchmarks and tests: a perturbed street grid near Port-au-Prince.
+"""Synthetic cities for benchmarks and tests: perturbed street grids near Port-au-Prince.
 
 Rows and columns of intersections ``spacing_m`` apart (jittered), each row and column one
 OSM-like way with a shape node in the middle of every block (removed again by the build's
@@ -8,6 +8,15 @@ residential streets is one-way in a random direction, a ``unpaved_fraction`` unp
 ``closed_fraction`` of blocks is cut by a bollard. Everything is vectorised numpy: a
 1000 x 1000 grid (1M intersections, ~4M directed edges) builds in seconds. It goes
 through the same :func:`corridors.graph.build.build_graph` as real OSM data.
+
+An uninterrupted grid is the hardest road network there is for a separator-based router: a
+city ``k`` intersections wide can only be cut in two across ``~k`` streets. Real road
+networks are cut by ravines, rivers, hills, walls and rail lines, and their neighbourhoods
+meet along few streets. :func:`district_city` models that (districts of 8 x 8 blocks that
+half the residential streets cross, arterials always; a fifth of the blocks closed). It is
+calibrated on the densest real extract at hand, Baltimore, a grid city: at the same size
+(~5k nodes) it has the same edges per node, CCH elimination width and CCH arcs per edge
+(``bench/city_shape.py`` prints the comparison).
 """
 
 from __future__ import annotations
@@ -23,7 +32,13 @@ from corridors.graph.geo import EARTH_RADIUS_M
 from corridors.graph.model import RoadGraph
 from corridors.graph.ways import WayTable
 
-__all__ = ["PORT_AU_PRINCE_LONLAT", "synthetic_city", "synthetic_ways"]
+__all__ = [
+    "DISTRICT_CITY_NODES_PER_SIDE2",
+    "PORT_AU_PRINCE_LONLAT",
+    "district_city",
+    "synthetic_city",
+    "synthetic_ways",
+]
 
 #: Centre of the synthetic city (Port-au-Prince, lon/lat degrees).
 PORT_AU_PRINCE_LONLAT = (-72.3350, 18.5400)
@@ -44,6 +59,8 @@ def synthetic_ways(
     oneway_fraction: float = 0.3,
     unpaved_fraction: float = 0.1,
     closed_fraction: float = 0.02,
+    district_blocks: int | None = None,
+    crossing_fraction: float = 0.0,
     center: tuple[float, float] = PORT_AU_PRINCE_LONLAT,
 ) -> WayTable:
     """The ways of a synthetic grid city (see the module docstring).
@@ -133,7 +150,12 @@ def synthetic_ways(
     surface = np.where(~arterial & (rng.random(n_ways) < unpaved_fraction), 4, 0)
     maxspeed = np.where(primary, 40.0, math.nan)
     mid_ids = np.concatenate([h_id.ravel(), v_id.ravel()])
-    blocked = mid_ids[rng.random(mid_ids.shape[0]) < closed_fraction]
+    closed = np.less(rng.random(mid_ids.shape[0]), closed_fraction)
+    if district_blocks is not None:
+        closed |= _district_edges(rows, cols, district_blocks, arterial) & (
+            rng.random(mid_ids.shape[0]) >= crossing_fraction
+        )
+    blocked = mid_ids[closed]
     return WayTable(
         way_osm_id=np.arange(1, n_ways + 1, dtype=np.int64),
         node_offsets=node_offsets,
@@ -154,6 +176,22 @@ def synthetic_ways(
     )
 
 
+def _district_edges(
+    rows: int, cols: int, district_blocks: int, arterial: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.bool_]:
+    """Mask over the mid-block nodes (horizontal then vertical, as in
+    :func:`synthetic_ways`) of the residential blocks that cross a district edge."""
+    if district_blocks < 1:
+        raise ValueError("district_blocks must be >= 1")
+    row_arterial, col_arterial = arterial[:rows], arterial[rows:]
+    # horizontal block (r, c) joins columns c and c + 1; vertical block (r, c) rows r, r + 1
+    h_cross = (np.arange(cols - 1) + 1) % district_blocks == 0
+    v_cross = (np.arange(rows - 1) + 1) % district_blocks == 0
+    h = h_cross[np.newaxis, :] & ~row_arterial[:, np.newaxis]
+    v = v_cross[:, np.newaxis] & ~col_arterial[np.newaxis, :]
+    return np.concatenate([h.ravel(), v.ravel()])
+
+
 def synthetic_city(
     n_rows: int,
     n_cols: int,
@@ -162,6 +200,9 @@ def synthetic_city(
     built_at: datetime = _EPOCH,
     spacing_m: float = 110.0,
     oneway_fraction: float = 0.3,
+    closed_fraction: float = 0.02,
+    district_blocks: int | None = None,
+    crossing_fraction: float = 0.0,
 ) -> RoadGraph:
     """A synthetic grid city as a :class:`RoadGraph` (see the module docstring).
 
@@ -178,6 +219,9 @@ def synthetic_city(
         Block length, metres.
     oneway_fraction
         Share of residential streets that are one-way.
+    closed_fraction, district_blocks, crossing_fraction
+        Blocks closed by a bollard; districts and the share of residential streets that
+        cross their edges (see :func:`synthetic_ways`).
 
     Returns
     -------
@@ -185,11 +229,42 @@ def synthetic_city(
         Largest strongly connected component of the grid; source ``synthetic:RxC:seed``.
     """
     table = synthetic_ways(
-        n_rows, n_cols, seed=seed, spacing_m=spacing_m, oneway_fraction=oneway_fraction
+        n_rows,
+        n_cols,
+        seed=seed,
+        spacing_m=spacing_m,
+        oneway_fraction=oneway_fraction,
+        closed_fraction=closed_fraction,
+        district_blocks=district_blocks,
+        crossing_fraction=crossing_fraction,
     )
     return build_graph(
         table,
         source=f"synthetic:{n_rows}x{n_cols}:seed={seed}",
         built_at=built_at,
         settings=settings_key(include_tracks=False),
+    )
+
+
+#: Nodes of a :func:`district_city` per ``side**2`` (closed blocks and cut streets leave
+#: some intersections out of the largest strongly connected component).
+DISTRICT_CITY_NODES_PER_SIDE2 = 0.907
+
+
+def district_city(side: int, *, seed: int, built_at: datetime = _EPOCH) -> RoadGraph:
+    """A ``side`` x ``side`` synthetic city of districts, calibrated on a real city.
+
+    Districts of 8 x 8 blocks; half of the residential streets cross a district's edge
+    (arterials always do); a fifth of the blocks are closed. ~``0.907 * side**2`` nodes
+    (:data:`DISTRICT_CITY_NODES_PER_SIDE2`) and 2.7 directed edges per node. See the module
+    docstring for the calibration.
+    """
+    return synthetic_city(
+        side,
+        side,
+        seed=seed,
+        built_at=built_at,
+        closed_fraction=0.2,
+        district_blocks=8,
+        crossing_fraction=0.5,
     )

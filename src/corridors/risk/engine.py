@@ -66,7 +66,7 @@ from corridors.domain import Category, Incident, ReportStatus, RiskLevel, Zone, 
 from corridors.errors import InputError
 from corridors.graph.model import RoadGraph
 from corridors.risk.config import LevelThresholds, RiskModelConfig
-from corridors.risk.explanations import ExplanationTable, WarmExplanations
+from corridors.risk.explanations import Explained, ExplanationTable, WarmExplanations
 from corridors.risk.zones import EdgeIndex, edge_index_of
 
 __all__ = ["RiskEngine", "RiskField"]
@@ -266,6 +266,13 @@ class _Contributions:
         assert isinstance(index, _PointIndex)
         return index
 
+    def report_name(self) -> Callable[[int], str]:
+        """Id of a report index as explanations give it: the base reports' ``ids``, then
+        the added ones (:meth:`extra_arrays`)."""
+        ids, n_base = self.ids, len(self.ids)
+        extra_ids = self.extra_arrays()[0] if self.extra else ()
+        return lambda r: ids[r] if r < n_base else extra_ids[r - n_base]
+
     def extra_arrays(self) -> tuple[tuple[str, ...], FloatArray, IntArray]:
         """Ids of the added reports; their entries' (x, y, sigma, support, weight) as a
         (5, E) array; the index (into the ids) of each entry's report."""
@@ -428,7 +435,8 @@ class RiskField:
             missing = missing.astype(np.int64)
             explained = c.engine._explain_many(c, missing, top)
             assert explained is not None  # never cancelled
-            for segment, answer in zip(missing.tolist(), explained, strict=True):
+            answers = explained.lists(c.report_name())
+            for segment, answer in zip(missing.tolist(), answers, strict=True):
                 memo[(segment, top)] = answer
         return [
             memo[(s, top)] if answer is None else answer
@@ -455,7 +463,8 @@ class RiskField:
         if explained is None:
             self._warm.release()
             return 0
-        self._warm.table = ExplanationTable.build(top, segments, explained)
+        extra_ids = c.extra_arrays()[0] if c.extra else ()
+        self._warm.table = ExplanationTable.build(top, segments, explained, (*c.ids, *extra_ids))
         return int(segments.shape[0])
 
     @property
@@ -1340,12 +1349,12 @@ class RiskEngine:
         segments: IntArray,
         top: int,
         cancelled: Callable[[], bool] | None = None,
-    ) -> list[list[tuple[str, float]]] | None:
+    ) -> Explained | None:
         """:meth:`_explain` of many (sorted, unique) segments, in batches of about
         :data:`_EXPLAIN_PAIRS` (piece, kernel) pairs each, sized from the previous batch:
         where reports crowd, a segment meets thousands of kernels and a fixed batch of
         segments would take gigabytes. None when ``cancelled`` (asked between batches)."""
-        out: list[list[tuple[str, float]]] = []
+        parts: list[Explained] = []
         size = min(_EXPLAIN_FIRST, _EXPLAIN_BATCH)
         lo, n = 0, int(segments.shape[0])
         while lo < n:
@@ -1353,17 +1362,17 @@ class RiskEngine:
                 return None
             batch = segments[lo : lo + size]
             pairs: list[int] = []
-            out.extend(self._explain(c, batch, top, pairs))
+            parts.append(self._explain(c, batch, top, pairs))
             lo += int(batch.shape[0])
             per_segment = max(sum(pairs), 1) / batch.shape[0]
             size = int(min(_EXPLAIN_BATCH, max(1.0, _EXPLAIN_PAIRS / per_segment)))
-        return out
+        return Explained.concat(parts)
 
     def _explain(
         self, c: _Contributions, segments: IntArray, top: int, pairs: list[int] | None = None
-    ) -> list[list[tuple[str, float]]]:
-        """Top ``(report id, share)`` of each of the (sorted, unique) segments; appends the
-        number of (piece, kernel) pairs integrated to ``pairs``."""
+    ) -> Explained:
+        """Top ``top`` reports and shares of each of the (sorted, unique) segments; appends
+        the number of (piece, kernel) pairs integrated to ``pairs``."""
         seg_parts: list[IntArray] = []
         report_parts: list[IntArray] = []
         value_parts: list[FloatArray] = []
@@ -1388,9 +1397,8 @@ class RiskEngine:
                 seg_parts.append(pos)
                 report_parts.append(n_base + owner[group])
                 value_parts.append(value * table[4][group])
-        out: list[list[tuple[str, float]]] = [[] for _ in range(segments.shape[0])]
         if not seg_parts:
-            return out
+            return Explained.empty(int(segments.shape[0]))
         seg = np.concatenate(seg_parts)
         report = np.concatenate(report_parts)
         value = np.concatenate(value_parts)
@@ -1410,19 +1418,24 @@ class RiskEngine:
         summed = np.asarray(np.bincount(entry_of, weights=value[keep]), dtype=np.float64)
         key = key[first]
         seg, report = key // span, key % span
-        totals = np.bincount(seg, weights=summed, minlength=segments.shape[0]).tolist()
+        totals = np.bincount(seg, weights=summed, minlength=segments.shape[0])
         picked = np.flatnonzero(_top_of_runs(seg, summed, top))
-        bounds = np.searchsorted(seg[picked], np.arange(segments.shape[0] + 1)).tolist()
-        ids = [c.ids[r] if r < n_base else extra_ids[r - n_base] for r in report[picked].tolist()]
-        values = summed[picked].tolist()
-        for k in range(segments.shape[0]):
-            lo, hi = bounds[k], bounds[k + 1]
-            if hi <= lo:
-                continue
-            entries = sorted(zip(ids[lo:hi], values[lo:hi], strict=True), key=_by_value_then_id)
-            total = totals[k]
-            out[k] = [(rid, v / total) for rid, v in entries[:top]]
-        return out
+        seg, report, summed = seg[picked], report[picked], summed[picked]
+        # strongest first within each segment (stable: equal values stay by report index)
+        order = np.lexsort((-summed, seg))
+        seg, report, summed = seg[order], report[order], summed[order]
+        _ties_by_id(seg, report, summed, c.report_name())
+        new_seg = np.empty(seg.shape[0], dtype=np.bool_)
+        new_seg[:1] = True
+        np.not_equal(seg[1:], seg[:-1], out=new_seg[1:])
+        run_start = np.maximum.accumulate(np.where(new_seg, np.arange(seg.shape[0]), 0))
+        kept = np.arange(seg.shape[0]) - run_start < top
+        seg, report, summed = seg[kept], report[kept], summed[kept]
+        return Explained(
+            np.bincount(seg, minlength=segments.shape[0]).astype(np.int64),
+            report.astype(np.int64),
+            summed / totals[seg],
+        )
 
     # -- zones -------------------------------------------------------------------------------
 
@@ -1804,8 +1817,18 @@ def _sum_by_key(keys: IntArray, values: FloatArray) -> _Sums:
     return np.asarray(distinct[hit], dtype=np.int64), np.asarray(sums[hit], dtype=np.float64)
 
 
-def _by_value_then_id(entry: tuple[str, float]) -> tuple[float, str]:
-    return -entry[1], entry[0]
+def _ties_by_id(
+    seg: IntArray, report: IntArray, value: FloatArray, name: Callable[[int], str]
+) -> None:
+    """Order the runs of equal (segment, value) entries by report id, in place (entries
+    sorted by segment, then value descending). Ties are rare: only they go through Python."""
+    tied = np.flatnonzero((seg[1:] == seg[:-1]) & (value[1:] == value[:-1]))
+    if tied.shape[0] == 0:
+        return
+    run_starts = tied[np.r_[True, tied[1:] != tied[:-1] + 1]]
+    run_ends = tied[np.r_[tied[1:] != tied[:-1] + 1, True]] + 2
+    for lo, hi in zip(run_starts.tolist(), run_ends.tolist(), strict=True):
+        report[lo:hi] = sorted(report[lo:hi].tolist(), key=name)
 
 
 def _top_of_runs(run_key: IntArray, value: FloatArray, top: int) -> BoolArray:

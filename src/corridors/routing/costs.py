@@ -197,10 +197,10 @@ def edge_costs(
 
     Impassable edges (and edges with a NaN risk) get ``inf``.
     """
-    cost = np.asarray(duration_s, dtype=np.float64) + exposure_weight_s * np.asarray(
-        exposure, dtype=np.float64
-    )
-    cost = np.where(np.isnan(cost), np.inf, cost)
+    # In place on one new array: at 1M nodes each temporary of this shape is 22 MB.
+    cost = np.multiply(np.asarray(exposure, dtype=np.float64), exposure_weight_s)
+    cost += np.asarray(duration_s, dtype=np.float64)
+    cost[np.isnan(cost)] = np.inf
     if impassable_mask is not None:
-        cost = np.where(impassable_mask, np.inf, cost)
+        cost[np.asarray(impassable_mask, dtype=np.bool_)] = np.inf
     return cost

@@ -314,6 +314,7 @@ class RoutingState:
         if few and changed is not None:
             values = self._weights_of(target, level, changed)
             return self.engine.update_edges(key, changed, values)
+        del changed  # up to an index per edge, not needed for a full rewrite
         weights = self._weights_of(target, level)
         return self.engine.set_weights(key, weights)
 
