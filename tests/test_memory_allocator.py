@@ -36,11 +36,16 @@ print(before - rss_mb())
 """
 
 
-def _released_mb(mode: str) -> float:
+def _printed(script: str, mode: str) -> str:
+    """What ``script`` prints, run in a fresh interpreter with argument ``mode``."""
     out = subprocess.run(
-        [sys.executable, "-c", SCRIPT, mode], check=True, capture_output=True, text=True
+        [sys.executable, "-c", script, mode], check=True, capture_output=True, text=True
     )
-    return float(out.stdout.strip())
+    return out.stdout.strip()
+
+
+def _released_mb(mode: str) -> float:
+    return float(_printed(SCRIPT, mode))
 
 
 @pytest.mark.skipif(_LIBC is None, reason="glibc only")
@@ -82,10 +87,7 @@ with tempfile.NamedTemporaryFile("r", suffix=".xml") as out:
 
 
 def _heaps(mode: str) -> int:
-    out = subprocess.run(
-        [sys.executable, "-c", ARENAS, mode], check=True, capture_output=True, text=True
-    )
-    return int(out.stdout.strip())
+    return int(_printed(ARENAS, mode))
 
 
 @pytest.mark.skipif(_LIBC is None, reason="glibc only")
