@@ -162,6 +162,46 @@ def test_projection_equals_full_compute(
     _assert_close(twice, engine.compute(incidents, zones, at=AT + timedelta(hours=20)))
 
 
+def test_fields_hold_edge_sized_zone_arrays_only_for_caution_zones_and_share_them(
+    graph: RoadGraph, engine: RiskEngine
+) -> None:
+    """Memory: at 1M nodes an edge-sized float array is 21 MB, and a request may derive a
+    field for each departure time it tries."""
+    incidents = _random_incidents(graph, 60, 4)
+    plain = engine.compute(incidents, at=AT)
+    assert plain._zone_multiplier is None
+    assert plain._zone_floor is None
+    nogo_only = engine.compute(incidents, _zones(graph)[1:], at=AT)
+    assert nogo_only.edge_blocked.any()
+    assert nogo_only._zone_multiplier is None
+    zoned = engine.compute(incidents, _zones(graph), at=AT)
+    assert zoned._zone_multiplier is not None
+    assert zoned._zone_floor is not None
+    for derived in (
+        zoned.projected(AT + timedelta(hours=13)),  # night: the factor is a scalar
+        engine.updated(zoned, remove=["r1", "r2"]),
+    ):
+        assert derived._zone_multiplier is zoned._zone_multiplier
+        assert derived._zone_floor is zoned._zone_floor
+    # A projection makes its edges' risk only when read whole; a few edges read alone
+    # give the same figures.
+    night = zoned.projected(AT + timedelta(hours=13))
+    some = np.arange(0, graph.edge_count, 7)
+    partial = night.edge_risk_of(some)
+    assert night._edge_risk is None
+    updated = engine.updated(night, remove=["r3"])
+    assert updated._edge_risk is None
+    np.testing.assert_array_equal(partial, night.edge_risk_per_km[some])
+    assert night._edge_risk is not None
+    full = engine.compute(
+        [i for i in incidents if i.id != "r3"], _zones(graph), at=night.computed_at
+    )
+    _assert_close(updated, full)
+    # The caution zone still acts: risk is higher inside it than without zones.
+    caution = zoned._zone_multiplier > 1.0
+    assert (zoned.edge_risk_per_km[caution] > plain.edge_risk_per_km[caution]).all()
+
+
 def test_projected_explanations_match_full_compute(graph: RoadGraph, engine: RiskEngine) -> None:
     incidents = _random_incidents(graph, 120, 5)
     at = AT + timedelta(hours=16)
@@ -404,5 +444,34 @@ def test_field_at_projects_a_later_departure_and_falls_back_on_a_zone_start(
             state.engine.compute(incidents, [later], at=at).edge_risk_per_km,
             rtol=1e-9,
         )
+    finally:
+        db.dispose()
+
+
+def test_fields_derived_for_departures_are_let_go_at_the_next_refresh(
+    graph: RoadGraph, tmp_path: Path
+) -> None:
+    import gc
+    import weakref
+
+    from corridors.store import ReportRepository
+
+    db = Database(f"sqlite:///{tmp_path / 'c.sqlite3'}")
+    db.migrate()
+    with db.session() as s:
+        for incident in _random_incidents(graph, 40, 12):
+            ReportRepository(s).add(incident_row(incident, stored_at=AT))
+        s.commit()
+    state = RiskState(graph, db, CFG, clock=lambda: AT, refresh_interval_s=3600.0)
+    try:
+        at = AT + timedelta(hours=4)
+        derived = weakref.ref(state.field_at(at))
+        gc.collect()
+        assert derived() is not None  # cached for the next request trying that departure
+        assert state.field_at(at) is derived()
+        state.refresh_now()
+        gc.collect()
+        assert derived() is None  # not held until the next request for a departure
+        assert state.field_at(at) is not None
     finally:
         db.dispose()

@@ -305,6 +305,27 @@ class _Contributions:
         return frozenset(base | set(self.extra))
 
 
+def _risk_on_edges(
+    segment_risk: FloatArray,
+    edge_segment: IndexArray,
+    floor: FloatArray | None,
+    multiplier: FloatArray | None,
+    night: float,
+    edges: IntArray | None = None,
+) -> FloatArray:
+    """``max(segment risk, floor) * multiplier * night`` per edge, of every edge or of
+    ``edges`` (no edge-sized temporary besides the result); ``floor`` and ``multiplier``
+    are the caution zones' (None: none)."""
+    risk = segment_risk[edge_segment if edges is None else edge_segment[edges]]
+    if floor is not None:
+        np.maximum(risk, floor if edges is None else floor[edges], out=risk)
+    if multiplier is not None:
+        risk *= multiplier if edges is None else multiplier[edges]
+    if night != 1.0:
+        risk *= night
+    return risk
+
+
 @dataclass(frozen=True, eq=False)
 class RiskField:
     """Risk on every directed edge at one instant, with its explanation.
@@ -312,7 +333,9 @@ class RiskField:
     Attributes
     ----------
     edge_risk_per_km
-        (m,) float64: expected weighted incidents per km on each edge, zones and night applied.
+        (m,) float64: expected weighted incidents per km on each edge, zones and night applied
+        (a function of the segments' risk, the zones and night: a field projected to another
+        instant makes it only when read whole; :meth:`edge_risk_of` reads a few edges).
     edge_blocked
         (m,) bool: the edge lies in an active no-go zone (impassable).
     edge_zone
@@ -346,7 +369,7 @@ class RiskField:
     segments).
     """
 
-    edge_risk_per_km: FloatArray
+    _edge_risk: FloatArray | None = field(repr=False)  # None: not made yet
     edge_blocked: BoolArray
     edge_zone: Int32Array
     zone_ids: tuple[str, ...]
@@ -358,8 +381,10 @@ class RiskField:
     edge_segment: IndexArray
     levels: LevelThresholds
     _contributions: _Contributions = field(repr=False)
-    _edge_multiplier: FloatArray = field(repr=False)
-    _edge_floor: FloatArray = field(repr=False)
+    # Caution zones' multiplier and floor per edge (night apart); None: no caution zone
+    # (1 and 0 everywhere). Shared by the fields derived from this one.
+    _zone_multiplier: FloatArray | None = field(repr=False)
+    _zone_floor: FloatArray | None = field(repr=False)
     projectable_until: datetime | None = None
     # Risk per km of each decay class present at ``_class_at`` (the full refresh this field
     # descends from), (classes, segments) float32, and the classes' half-lives, s (None: not
@@ -378,6 +403,36 @@ class RiskField:
     # changed since the field they were computed for (None: this is that field).
     _warm: WarmExplanations = field(default_factory=WarmExplanations, repr=False)
     _stale: BoolArray | None = field(default=None, repr=False)
+
+    @property
+    def edge_risk_per_km(self) -> FloatArray:
+        """Risk per km of every directed edge, ``float64[m]`` (made on first read when the
+        field was projected: at 1M nodes, 21 MB that a departure time tried for a few
+        routes never needs)."""
+        risk = self._edge_risk
+        if risk is None:
+            risk = _risk_on_edges(
+                self.segment_risk_per_km,
+                self.edge_segment,
+                self._zone_floor,
+                self._zone_multiplier,
+                self.night_factor,
+            )
+            object.__setattr__(self, "_edge_risk", risk)
+        return risk
+
+    def edge_risk_of(self, edges: IntArray) -> FloatArray:
+        """Risk per km of ``edges`` (without making the whole array)."""
+        if self._edge_risk is not None:
+            return self._edge_risk[edges]
+        return _risk_on_edges(
+            self.segment_risk_per_km,
+            self.edge_segment,
+            self._zone_floor,
+            self._zone_multiplier,
+            self.night_factor,
+            edges,
+        )
 
     def contributors(self, edge: int, top: int = 3) -> list[tuple[str, float]]:
         """The reports that make an edge risky, strongest first.
@@ -478,7 +533,7 @@ class RiskField:
 
     def edge_level(self, edge: int) -> RiskLevel:
         """Level of one edge's risk."""
-        return self.levels.level_of(float(self.edge_risk_per_km[edge]))
+        return self.levels.level_of(float(self.edge_risk_of(np.array([edge]))[0]))
 
     def zone_of(self, edge: int) -> str | None:
         """Id of the zone acting on an edge (the blocking one first), or None."""
@@ -1441,16 +1496,15 @@ class RiskEngine:
 
     def _zone_state(
         self, zones: Iterable[Zone], at: datetime
-    ) -> tuple[BoolArray, FloatArray, FloatArray, Int32Array, tuple[str, ...]]:
-        """Per-edge blocked flag, caution multiplier, caution floor, zone code; zone ids."""
+    ) -> tuple[BoolArray, FloatArray | None, FloatArray | None, Int32Array, tuple[str, ...]]:
+        """Per-edge blocked flag, caution multiplier and floor (None without caution zones),
+        zone code; zone ids."""
         m = self.graph.edge_count
         blocked = np.zeros(m, dtype=bool)
-        multiplier = np.ones(m)
-        floor = np.zeros(m)
         code = np.full(m, -1, dtype=np.int32)
         active = [z for z in zones if z.active_at(at)]
         if not active:
-            return blocked, multiplier, floor, code, ()
+            return blocked, None, None, code, ()
         zone_idx, edges = self.edge_index.query_many([z.geometry for z in active])
         cfg = self.config.zones
         mult = np.array(
@@ -1463,9 +1517,14 @@ class RiskEngine:
         )
         is_no_go = np.array([z.kind == ZoneKind.no_go for z in active], dtype=bool)
         caution = ~is_no_go[zone_idx]
-        # Overlapping caution zones do not compound: the strongest one acts.
-        np.maximum.at(multiplier, edges[caution], mult[zone_idx[caution]])
-        floor[edges[caution]] = cfg.caution_floor_per_km
+        multiplier: FloatArray | None = None
+        floor: FloatArray | None = None
+        if caution.any():
+            # Overlapping caution zones do not compound: the strongest one acts.
+            multiplier = np.ones(m)
+            np.maximum.at(multiplier, edges[caution], mult[zone_idx[caution]])
+            floor = np.zeros(m)
+            floor[edges[caution]] = cfg.caution_floor_per_km
         # Zone code: strongest caution zone, then no-go zones override.
         by_strength = np.lexsort((mult[zone_idx[caution]],))
         code[edges[caution][by_strength]] = zone_idx[caution][by_strength]
@@ -1511,11 +1570,9 @@ class RiskEngine:
         horizon_s = min(reports.next_occurrence_s, _zone_horizon_s(zones, at))
         blocked, multiplier, floor, code, zone_ids = self._zone_state(zones, at)
         night = self.config.night.factor_at(at)
-        edge_multiplier = multiplier
-        edge_multiplier *= night  # in place: no second edge-sized array
-        risk = self._edge_risk(segment_risk, floor, edge_multiplier)
+        risk = _risk_on_edges(segment_risk, self.edge_segment, floor, multiplier, night)
         return RiskField(
-            edge_risk_per_km=risk,
+            _edge_risk=risk,
             edge_blocked=blocked,
             edge_zone=code,
             zone_ids=zone_ids,
@@ -1527,8 +1584,8 @@ class RiskEngine:
             edge_segment=self.edge_segment,
             levels=self.config.levels,
             _contributions=contributions,
-            _edge_multiplier=edge_multiplier,
-            _edge_floor=floor,
+            _zone_multiplier=multiplier,
+            _zone_floor=floor,
             projectable_until=_instant(horizon_s),
             _class_risk=(
                 np.zeros((0, self.segment_count), dtype=np.float32)
@@ -1580,16 +1637,13 @@ class RiskEngine:
             if counts is not None and not counts.all():
                 contributions = self._ended(contributions, counts, segment_risk)
         night = self.config.night.factor_at(at)
-        edge_multiplier = field._edge_multiplier * (night / field.night_factor)
-        risk = self._edge_risk(segment_risk, field._edge_floor, edge_multiplier)
         return replace(
             field,
-            edge_risk_per_km=risk,
+            _edge_risk=None,  # made when read whole (see edge_risk_per_km)
             computed_at=at,
             night_factor=night,
             segment_risk_per_km=segment_risk,
             _contributions=contributions,
-            _edge_multiplier=edge_multiplier,
             reports_considered=contributions.count,
             _warm=WarmExplanations(),  # decay changes the shares
             _stale=None,
@@ -1720,15 +1774,21 @@ class RiskEngine:
             segment_risk[affected] = after
         else:
             affected = np.zeros(0, dtype=np.int64)
-        risk = field.edge_risk_per_km.copy()
-        edges = self._edges_of_segments(affected)
-        risk[edges] = (
-            np.maximum(segment_risk[self.edge_segment[edges]], field._edge_floor[edges])
-            * field._edge_multiplier[edges]
-        )
+        risk = field._edge_risk
+        if risk is not None:  # else made from the segments' risk when read
+            risk = risk.copy()
+            edges = self._edges_of_segments(affected)
+            risk[edges] = _risk_on_edges(
+                segment_risk,
+                self.edge_segment,
+                field._zone_floor,
+                field._zone_multiplier,
+                field.night_factor,
+                edges,
+            )
         return replace(
             field,
-            edge_risk_per_km=risk,
+            _edge_risk=risk,
             segment_risk_per_km=segment_risk,
             reports_considered=new.count,
             _contributions=replace(new, decay_class=None),
@@ -1744,31 +1804,22 @@ class RiskEngine:
         """A new field with the zone set replaced (reports unchanged), at ``field.computed_at``."""
         zones = list(zones)
         blocked, multiplier, floor, code, zone_ids = self._zone_state(zones, field.computed_at)
-        edge_multiplier = multiplier
-        edge_multiplier *= field.night_factor  # in place: no second edge-sized array
         until = field.projectable_until
         if until is not None:
             until = min(until, _instant(_zone_horizon_s(zones, field.computed_at)))
-        risk = self._edge_risk(field.segment_risk_per_km, floor, edge_multiplier)
+        risk = _risk_on_edges(
+            field.segment_risk_per_km, self.edge_segment, floor, multiplier, field.night_factor
+        )
         return replace(
             field,
-            edge_risk_per_km=risk,
+            _edge_risk=risk,
             edge_blocked=blocked,
             edge_zone=code,
             zone_ids=zone_ids,
-            _edge_multiplier=edge_multiplier,
-            _edge_floor=floor,
+            _zone_multiplier=multiplier,
+            _zone_floor=floor,
             projectable_until=until,
         )
-
-    def _edge_risk(
-        self, segment_risk: FloatArray, floor: FloatArray, multiplier: FloatArray
-    ) -> FloatArray:
-        """``max(segment risk, floor) * multiplier`` per edge (one edge-sized temporary)."""
-        risk = segment_risk[self.edge_segment]
-        np.maximum(risk, floor, out=risk)
-        risk *= multiplier
-        return risk
 
     def _support(self, sigma_m: FloatArray) -> FloatArray:
         kernel = self.config.kernel

@@ -172,6 +172,16 @@ def _contributors(
     return {int(e): risk.contributors(int(e)) for e in edges.tolist()}
 
 
+def _edge_risk_of(risk: RiskView, edges: IntArray) -> FloatArray:
+    """``risk.edge_risk_per_km[edges]``, through ``risk.edge_risk_of`` when the view has it
+    (a field projected to another departure time makes only those edges' risk)."""
+    some = getattr(risk, "edge_risk_of", None)
+    if some is not None:
+        result: FloatArray = some(edges)
+        return result
+    return risk.edge_risk_per_km[edges]
+
+
 def _arrays(pieces: Sequence[Piece] | PathArrays) -> PathArrays:
     return pieces if isinstance(pieces, PathArrays) else PathArrays.of(pieces)
 
@@ -199,7 +209,7 @@ class _Measures:
         base = path.derived.get("lengths")
         if not isinstance(base, _Lengths):
             base = path.derived["lengths"] = _Lengths.of(graph, path)
-        piece_risk = np.asarray(risk.edge_risk_per_km[path.edges], dtype=np.float64)
+        piece_risk = np.asarray(_edge_risk_of(risk, path.edges), dtype=np.float64)
         if not np.isfinite(piece_risk).all():  # rare: skip nan_to_num's overhead otherwise
             piece_risk = np.nan_to_num(piece_risk, nan=0.0)
         return cls(

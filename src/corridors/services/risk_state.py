@@ -426,6 +426,11 @@ class RiskState:
         ``staged``: spare metrics customised for an earlier field (a full refresh's, see
         :meth:`RoutingState.stage`), brought up to ``picture`` and swapped in.
         """
+        # The fields derived from the outgoing picture are never served again: let them go
+        # before the metrics are rewritten (at 1M nodes each holds ~35 MB).
+        with self._adhoc_lock:
+            self._derived.clear()
+            self._derived_source = None
         if staged is not None:
             self.routing.commit(staged, picture.current)
         elif picture.current is not self._picture.current:

@@ -55,6 +55,9 @@ class _Unexplained:
     def edge_risk_per_km(self) -> npt.NDArray[np.float64]:
         return self.field.edge_risk_per_km
 
+    def edge_risk_of(self, edges: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        return self.field.edge_risk_of(edges)
+
     @property
     def edge_blocked(self) -> npt.NDArray[np.bool_]:
         return self.field.edge_blocked
@@ -121,7 +124,8 @@ def _no_route(exc: RouteBlockedError, field: RiskField, *, constrained: bool) ->
 
 
 def _in_risk(field: RiskField, edge: int, high_per_km: float) -> bool:
-    return bool(field.edge_zone[edge] >= 0) or float(field.edge_risk_per_km[edge]) >= high_per_km
+    risk_per_km = float(field.edge_risk_of(np.array([edge]))[0])
+    return bool(field.edge_zone[edge] >= 0) or risk_per_km >= high_per_km
 
 
 def _profile(
@@ -309,7 +313,7 @@ def plan(
             candidates=candidates,
             departure_field=departure_field,
         )
-        route_id = runtime.route_memory.remember(planned.summary.pieces, at)
+        route_id = runtime.route_memory.remember(planned.summary.path, at)
         assessed.append(AssessedRoute(route_id, planned, level, assessment))
     return RoutesResult(assessed, route_plan, field, at, o, d)
 
@@ -337,7 +341,7 @@ def assess_stored_route(
     """Escort assessment of a route handed out earlier by :func:`plan` (by its id)."""
     stored = runtime.route_memory.get(route_id)
     return _assess_pieces(
-        runtime, stored.pieces, convoy=convoy, depart_at=depart_at or stored.depart_at
+        runtime, stored.pieces(), convoy=convoy, depart_at=depart_at or stored.depart_at
     )
 
 
