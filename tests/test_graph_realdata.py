@@ -95,6 +95,21 @@ def test_extract_is_one_strongly_connected_component(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
+def test_street_keys_label_every_edge_by_name_else_ref_else_class(path: Path) -> None:
+    graph = _graph(path)
+    edges = np.arange(graph.edge_count)
+    keys = graph.street_keys(edges)
+    for edge, key in zip(edges.tolist(), keys.tolist(), strict=True):
+        name = graph.strings[int(graph.edge_name[edge])]
+        ref = graph.strings[int(graph.edge_ref[edge])]
+        expected = name or ref or f"unnamed {graph.strings[int(graph.edge_highway[edge])]}"
+        assert graph.street_label(key) == graph.street(edge) == expected
+    # Negative keys are exactly the edges with neither a name nor a ref.
+    unnamed = (graph.edge_name == 0) & (graph.edge_ref == 0)
+    np.testing.assert_array_equal(keys < 0, unnamed)
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
 def test_oneway_streets_are_one_way(path: Path) -> None:
     graph = _graph(path)
     oneway = _oneway_way_ids(path)

@@ -15,7 +15,7 @@ code 0 is always the empty string.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
@@ -73,7 +73,6 @@ class RoadGraph:
     geometry_lon: FloatArray
     geometry_lat: FloatArray
     strings: tuple[str, ...]
-    _street_cache: dict[int, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def node_count(self) -> int:
@@ -104,10 +103,16 @@ class RoadGraph:
 
     def street(self, edge: int) -> str:
         """A readable street label: the name, else the ref, else the road class."""
-        label = self._street_cache.get(edge)
-        if label is None:
-            name = self.strings[int(self.edge_name[edge])]
-            ref = self.strings[int(self.edge_ref[edge])]
-            label = name or ref or f"unnamed {self.strings[int(self.edge_highway[edge])]}"
-            self._street_cache[edge] = label
-        return label
+        return self.street_label(int(self.street_keys(np.array([edge]))[0]))
+
+    def street_keys(self, edges: IntArray) -> IntArray:
+        """A key per edge from which :meth:`street_label` makes its street label: the name's
+        code, else the ref's, else ``-1 -`` the road class's (equal keys, equal labels)."""
+        name = self.edge_name[edges].astype(np.int64)
+        ref = self.edge_ref[edges]
+        unnamed = -1 - self.edge_highway[edges].astype(np.int64)
+        return np.where(name != 0, name, np.where(ref != 0, ref, unnamed))
+
+    def street_label(self, key: int) -> str:
+        """The street label of a :meth:`street_keys` key."""
+        return self.strings[key] if key >= 0 else f"unnamed {self.strings[-1 - key]}"

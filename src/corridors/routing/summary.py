@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -41,6 +41,7 @@ from corridors.routing.engine import PathArrays, Piece
 __all__ = [
     "RiskView",
     "RouteStep",
+    "RouteSteps",
     "RouteSummary",
     "cut_polyline",
     "duration_and_exposure",
@@ -87,6 +88,33 @@ class RouteStep:
     max_risk_per_km: float
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class RouteSteps:
+    """A route's steps as arrays (a long route has hundreds): ``street[k]`` and the k-th
+    entry of each array describe the k-th :class:`RouteStep`; iterating gives them."""
+
+    street: tuple[str, ...]
+    distance_m: FloatArray
+    duration_s: FloatArray
+    exposure: FloatArray
+    risk_per_km: FloatArray
+    max_risk_per_km: FloatArray
+
+    def __len__(self) -> int:
+        return len(self.street)
+
+    def __iter__(self) -> Iterator[RouteStep]:
+        columns = (
+            self.distance_m,
+            self.duration_s,
+            self.exposure,
+            self.risk_per_km,
+            self.max_risk_per_km,
+        )
+        for street, *figures in zip(self.street, *(c.tolist() for c in columns), strict=True):
+            yield RouteStep(street, *figures)
+
+
 @dataclass(frozen=True, slots=True)
 class RouteSummary:
     """A route, ready for the API layer to serialise.
@@ -104,7 +132,7 @@ class RouteSummary:
     max_edge_risk_per_km: float
     high_risk_distance_m: float
     hotspots: tuple[Hotspot, ...]
-    steps: tuple[RouteStep, ...]
+    steps: RouteSteps
     lonlat_deg: FloatArray
     profile: RouteRiskProfile
 
@@ -376,19 +404,17 @@ def _report_ids(
     return tuple(sorted(shares, key=lambda r: (-shares[r], r)))
 
 
-def _steps(graph: RoadGraph, m: _Measures) -> tuple[RouteStep, ...]:
-    # Candidate boundaries where the (name, ref, class) codes change; merged again where the
-    # labels still agree (e.g. a name equal to the next edge's ref).
-    edges = m.edges
-    change = np.zeros(edges.shape[0], dtype=np.bool_)
-    change[0] = True
-    for codes in (graph.edge_name[edges], graph.edge_ref[edges], graph.edge_highway[edges]):
-        change[1:] |= codes[1:] != codes[:-1]
+def _steps(graph: RoadGraph, m: _Measures) -> RouteSteps:
+    # Boundaries where the street key changes, labelled once per step; merged again where
+    # two keys give the same label (a street table holding a string twice).
+    keys = graph.street_keys(m.edges)
+    change = np.ones(keys.shape[0], dtype=np.bool_)
+    np.not_equal(keys[1:], keys[:-1], out=change[1:])
     firsts: list[int] = []
     labels: list[str] = []
-    street = graph.street
-    for k, edge in zip(np.flatnonzero(change).tolist(), edges[change].tolist(), strict=True):
-        label = street(edge)
+    label_of = graph.street_label
+    for k, key in zip(np.flatnonzero(change).tolist(), keys[change].tolist(), strict=True):
+        label = label_of(key)
         if not labels or labels[-1] != label:
             firsts.append(k)
             labels.append(label)
@@ -398,25 +424,7 @@ def _steps(graph: RoadGraph, m: _Measures) -> tuple[RouteStep, ...]:
     expo = np.add.reduceat(m.exposure, starts)
     peak = np.maximum.reduceat(m.risk_per_km, starts)
     mean = np.divide(expo, dist / 1000.0, out=m.risk_per_km[starts].copy(), where=dist > 0.0)
-    return tuple(
-        RouteStep(
-            street=label,
-            distance_m=d,
-            duration_s=t,
-            exposure=e,
-            risk_per_km=r,
-            max_risk_per_km=p,
-        )
-        for label, d, t, e, r, p in zip(
-            labels,
-            dist.tolist(),
-            dur.tolist(),
-            expo.tolist(),
-            mean.tolist(),
-            peak.tolist(),
-            strict=True,
-        )
-    )
+    return RouteSteps(tuple(labels), dist, dur, expo, mean, peak)
 
 
 def _profile(

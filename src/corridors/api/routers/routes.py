@@ -25,7 +25,7 @@ from corridors.api.route_schemas import (
 from corridors.domain import RiskLevel
 from corridors.errors import InputError
 from corridors.escort import AlternativeConsidered, EscortAssessment
-from corridors.routing.summary import RouteSummary
+from corridors.routing.summary import RouteSteps, RouteSummary
 from corridors.services import routes as svc
 from corridors.services.zones import PolygonGeometry, parse_zone_geometry
 
@@ -122,6 +122,20 @@ def _line(summary: RouteSummary) -> dict[str, Any]:
     return {"type": "LineString", "coordinates": np.round(summary.lonlat_deg, 7).tolist()}
 
 
+def _steps(steps: RouteSteps) -> list[dict[str, Any]]:
+    # Rounded as arrays: a long route has hundreds of steps.
+    return [
+        {"street": street, "distance_m": d, "duration_s": t, "risk": r}
+        for street, d, t, r in zip(
+            steps.street,
+            np.round(steps.distance_m, 1).tolist(),
+            np.round(steps.duration_s, 1).tolist(),
+            np.round(steps.risk_per_km, 4).tolist(),
+            strict=True,
+        )
+    ]
+
+
 def routes_document(runtime: Any, result: svc.RoutesResult) -> dict[str, Any]:
     """The routes document of the contract (also printed by ``corridors route``).
 
@@ -142,16 +156,7 @@ def routes_document(runtime: Any, result: svc.RoutesResult) -> dict[str, Any]:
                 "risk": risk_document(summary, assessed.level, assessed.assessment),
                 "escort": escort_document(assessed.assessment),
                 "geometry": _line(summary),
-                "steps": [
-                    {
-                        "street": step.street,
-                        # plain floats already: round() directly (hundreds per route)
-                        "distance_m": round(step.distance_m, 1),
-                        "duration_s": round(step.duration_s, 1),
-                        "risk": round(step.risk_per_km, 4),
-                    }
-                    for step in summary.steps
-                ],
+                "steps": _steps(summary.steps),
                 "overlap": round(assessed.planned.overlap, 3),
             }
         )
