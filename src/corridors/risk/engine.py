@@ -270,8 +270,12 @@ class _Contributions:
         """Id of a report index as explanations give it: the base reports' ``ids``, then
         the added ones (:meth:`extra_arrays`)."""
         ids, n_base = self.ids, len(self.ids)
-        extra_ids = self.extra_arrays()[0] if self.extra else ()
+        extra_ids = self.extra_ids()
         return lambda r: ids[r] if r < n_base else extra_ids[r - n_base]
+
+    def extra_ids(self) -> tuple[str, ...]:
+        """Ids of the added reports, in the order of :meth:`extra_arrays`."""
+        return self.extra_arrays()[0] if self.extra else ()
 
     def extra_arrays(self) -> tuple[tuple[str, ...], FloatArray, IntArray]:
         """Ids of the added reports; their entries' (x, y, sigma, support, weight) as a
@@ -518,8 +522,8 @@ class RiskField:
         if explained is None:
             self._warm.release()
             return 0
-        extra_ids = c.extra_arrays()[0] if c.extra else ()
-        self._warm.table = ExplanationTable.build(top, segments, explained, (*c.ids, *extra_ids))
+        names = (*c.ids, *c.extra_ids())
+        self._warm.table = ExplanationTable.build(top, segments, explained, names)
         return int(segments.shape[0])
 
     @property
