@@ -415,13 +415,7 @@ class RiskField:
         routes never needs)."""
         risk = self._edge_risk
         if risk is None:
-            risk = _risk_on_edges(
-                self.segment_risk_per_km,
-                self.edge_segment,
-                self._zone_floor,
-                self._zone_multiplier,
-                self.night_factor,
-            )
+            risk = self._risk_from_segments()
             object.__setattr__(self, "_edge_risk", risk)
         return risk
 
@@ -429,6 +423,9 @@ class RiskField:
         """Risk per km of ``edges`` (without making the whole array)."""
         if self._edge_risk is not None:
             return self._edge_risk[edges]
+        return self._risk_from_segments(edges)
+
+    def _risk_from_segments(self, edges: IntArray | None = None) -> FloatArray:
         return _risk_on_edges(
             self.segment_risk_per_km,
             self.edge_segment,
