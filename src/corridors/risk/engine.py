@@ -425,6 +425,10 @@ class RiskField:
             return self._edge_risk[edges]
         return self._risk_from_segments(edges)
 
+    def edge_risk(self, edge: int) -> float:
+        """Risk per km of one edge."""
+        return float(self.edge_risk_of(np.array([edge]))[0])
+
     def _risk_from_segments(self, edges: IntArray | None = None) -> FloatArray:
         return _risk_on_edges(
             self.segment_risk_per_km,
@@ -534,7 +538,7 @@ class RiskField:
 
     def edge_level(self, edge: int) -> RiskLevel:
         """Level of one edge's risk."""
-        return self.levels.level_of(float(self.edge_risk_of(np.array([edge]))[0]))
+        return self.levels.level_of(self.edge_risk(edge))
 
     def zone_of(self, edge: int) -> str | None:
         """Id of the zone acting on an edge (the blocking one first), or None."""

@@ -124,8 +124,7 @@ def _no_route(exc: RouteBlockedError, field: RiskField, *, constrained: bool) ->
 
 
 def _in_risk(field: RiskField, edge: int, high_per_km: float) -> bool:
-    risk_per_km = float(field.edge_risk_of(np.array([edge]))[0])
-    return bool(field.edge_zone[edge] >= 0) or risk_per_km >= high_per_km
+    return bool(field.edge_zone[edge] >= 0) or field.edge_risk(edge) >= high_per_km
 
 
 def _profile(
