@@ -1,7 +1,8 @@
 """Explanations computed ahead (risk.explanations): the table answers as on-demand
 explanation does, is shared with the fields derived at the same instant except where their
-reports changed (a retracted report never shows), is dropped by a projection, and the
-service warms it in the background after each full refresh."""
+reports changed (a retracted report never shows), is dropped by a projection; a full
+refresh explains its field before installing it, and the service's full-refresh thread
+explains any field installed unexplained (start-up, a change that had to compute in full)."""
 
 from __future__ import annotations
 
@@ -187,6 +188,52 @@ def test_the_service_warms_the_new_base_and_never_shows_a_retracted_report(
         assert victim not in field.report_ids
         edges = np.arange(small_city.edge_count)
         assert all(victim not in dict(e) for e in field.contributors_many(edges))
+    finally:
+        state.stop()
+
+
+def test_a_full_refresh_installs_its_field_explained(
+    small_city: RoadGraph, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store_incidents(database, _incidents(small_city, 20, 6), stored_at=AT)
+    now = [AT]
+    state = RiskState(small_city, database, CFG, clock=lambda: now[0], refresh_interval_s=3600.0)
+    installed: list[RiskField] = []
+    state.add_listener(installed.append)
+    now[0] = AT + timedelta(minutes=1)
+    field = state.refresh_now()
+    assert installed == [field]
+    assert field.explanation_table is not None  # explained before any request could see it
+    _no_on_demand(monkeypatch)
+    hot = _hot_edges(field)
+    assert hot.size
+    assert all(field.contributors_many(hot))
+    # An incremental refresh falling back to a full one installs sooner, unexplained.
+    assert state.refresh_now(explain=False).explanation_table is None
+
+
+def test_the_service_explains_the_field_an_incremental_refresh_computed_in_full(
+    small_city: RoadGraph, database: Database
+) -> None:
+    store_incidents(database, _incidents(small_city, 20, 7), stored_at=AT)
+    now = [AT]
+    state = RiskState(small_city, database, CFG, clock=lambda: now[0], refresh_interval_s=3600.0)
+    state.start()
+    try:
+        deadline = time.monotonic() + 30
+        while state.field.explanation_table is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        first = state.field
+        assert first.explanation_table is not None
+        now[0] = AT + timedelta(minutes=10)  # the base is too old for a change: full compute
+        store_incidents(database, _incidents(small_city, 1, 8, prefix="late"), stored_at=now[0])
+        state.changed("reports")
+        assert state.wait_fresh(timeout_s=30)
+        assert state.field is not first
+        assert "late0" in state.field.report_ids
+        while state.field.explanation_table is None and time.monotonic() < deadline:
+            time.sleep(0.02)  # the full-refresh thread, woken by the change, explains it
+        assert state.field.explanation_table is not None
     finally:
         state.stop()
 

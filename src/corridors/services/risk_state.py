@@ -11,12 +11,14 @@ Two background threads keep the risk field and the routing metrics up to date:
   updates, where a full refresh costs a full read, a field compute and a full
   re-customisation of every metric;
 - every ``risk_refresh_s`` seconds, a *full refresh* reads the store and computes the field
-  at the current time (time decay): the new *base* field. The read, the compute and (on
-  graphs up to :data:`corridors.routing.planner.STAGED_REFRESH_MAX_NODES` nodes) the
-  re-customisation of spare routing metrics run outside the lock incremental refreshes
-  take, so new and retracted reports keep reaching routes meanwhile; then, under it, what
-  was stored since the full read is applied to the new base and to the spare metrics
-  (partial updates), which are swapped in. Larger graphs re-customise in place, under
+  at the current time (time decay): the new *base* field. The read, the compute, the
+  explaining of its high-risk segments (which reports make them risky, read by route
+  requests: :mod:`corridors.risk.explanations`) and (on graphs up to
+  :data:`corridors.routing.planner.STAGED_REFRESH_MAX_NODES` nodes) the re-customisation
+  of spare routing metrics run outside the lock incremental refreshes take, so new and
+  retracted reports keep reaching routes meanwhile; then, under it, what was stored since
+  the full read is applied to the new base and to the spare metrics (partial updates),
+  which are swapped in. Larger graphs re-customise in place, under
   the lock (a spare metric per level would cost ~360 MB at 1M nodes).
 
 Requests for another instant (``depart_at`` in the past or future) get a field computed for
@@ -387,15 +389,22 @@ class RiskState:
         return self.engine.compute(incidents, active_zones(self.db, at), at=at)
 
     # -- refreshes --------------------------------------------------------------------------
-    def refresh_now(self) -> RiskField:
-        """Full refresh: recompute the field at the current time, update the routing metrics.
+    def refresh_now(self, *, explain: bool = True) -> RiskField:
+        """Full refresh: recompute the field at the current time, explain its high-risk
+        segments (:meth:`warm_explanations`), update the routing metrics.
 
-        The store is read and the field computed without holding up incremental refreshes;
-        what was stored meanwhile is then applied to the new field, which is installed.
+        The store is read, the field computed and explained without holding up incremental
+        refreshes; what was stored meanwhile is then applied to the new field, which is
+        installed. Explained before it is installed, a new field never serves a request
+        that has to work out its hotspots' reports on demand. ``explain=False`` installs it
+        unexplained (sooner: an incremental refresh falling back to a full one) and leaves
+        the explaining to the full-refresh thread, as for the field of start-up.
         """
         with self._full_lock:
             started = time.perf_counter()
             fresh = self._full_picture(self._now())
+            if explain:
+                self._explain_quietly(fresh.base)
             staged = self.routing.stage(fresh.current)
             with self._refresh_lock:
                 picture = self._advance(fresh, self._now())
@@ -407,8 +416,9 @@ class RiskState:
     def apply_changes(self) -> RiskField:
         """Incremental refresh: take in what the store holds since the last read.
 
-        Falls back to :meth:`refresh_now` when the base is older than five minutes (time
-        decay is due) or too many reports changed since it (see :meth:`_advance`).
+        Falls back to :meth:`refresh_now` (its field explained afterwards, by the
+        full-refresh thread) when the base is older than five minutes (time decay is due)
+        or too many reports changed since it (see :meth:`_advance`).
         """
         with self._refresh_lock:
             started = time.perf_counter()
@@ -416,7 +426,7 @@ class RiskState:
             if picture is not None:
                 self._install(picture, "incremental", started)
                 return picture.current
-        return self.refresh_now()
+        return self.refresh_now(explain=False)
 
     def _install(
         self, picture: _Picture, mode: str, started: float, staged: RiskSnapshot | None = None
@@ -449,17 +459,31 @@ class RiskState:
 
         Route requests then read which reports make a hotspot from a table instead of
         integrating every kernel that reaches it (see :mod:`corridors.risk.explanations`);
-        the current field and those derived at its instant share the table. Runs in the
-        full-refresh thread after each full refresh; returns how many segments were
-        explained (0: done already, or cancelled). ``cancelled`` is asked between batches.
+        the current field and those derived at its instant share the table. A full refresh
+        explains its field before installing it; the full-refresh thread calls this for the
+        field of start-up (and one whose explaining failed or was cancelled). Returns how
+        many segments were explained (0: done already, or cancelled). ``cancelled`` is asked
+        between batches.
         """
+        return self._explain(self._picture.base, cancelled)
+
+    @staticmethod
+    def _explain(field: RiskField, cancelled: Callable[[], bool] | None) -> int:
         started = time.perf_counter()
-        count = self._picture.base.warm_explanations(cancelled=cancelled)
+        count = field.warm_explanations(cancelled=cancelled)
         if count:
             took_s = time.perf_counter() - started
             EXPLAIN_S.observe(took_s)
             log.info("explained %d high-risk segments in %.2f s", count, took_s)
         return count
+
+    def _explain_quietly(self, field: RiskField) -> None:
+        """:meth:`_explain` that gives up when the service stops and never raises
+        (requests still explain on demand)."""
+        try:
+            self._explain(field, lambda: self._stop)
+        except Exception:
+            log.exception("explaining the risk field ahead failed")
 
     def add_listener(self, listener: Callable[[RiskField], None]) -> None:
         """Call ``listener(field)`` after every successful refresh (in the refreshing thread)."""
@@ -525,25 +549,24 @@ class RiskState:
 
     def _run_full(self) -> None:
         """Full refresh every ``refresh_interval_s`` (time decay), or less often when one
-        takes more than :data:`_FULL_REFRESH_MAX_SHARE` of that."""
-        took_s = 0.0
+        takes more than :data:`_FULL_REFRESH_MAX_SHARE` of that. In between, whenever it is
+        woken (a change was asked for or applied), explains the current base field if that
+        has not been done: the field of start-up, or one an incremental refresh fell back
+        to computing in full."""
+        due = time.monotonic() + self.refresh_interval_s
         while True:
-            self._warm_quietly()
-            due = time.monotonic() + max(self.refresh_interval_s, took_s / _FULL_REFRESH_MAX_SHARE)
+            self._explain_quietly(self._picture.base)
             with self._cond:
-                while not self._stop and (wait_s := due - time.monotonic()) > 0:
+                if not self._stop and (wait_s := due - time.monotonic()) > 0:
                     self._cond.wait(wait_s)
                 if self._stop:
                     return
+            if time.monotonic() < due:
+                continue
             started = time.monotonic()
             try:
                 self.refresh_now()
             except Exception:  # keep serving the last good field; the log says why
                 log.exception("full risk refresh failed; keeping the previous risk field")
             took_s = time.monotonic() - started
-
-    def _warm_quietly(self) -> None:
-        try:
-            self.warm_explanations(cancelled=lambda: self._stop)
-        except Exception:  # requests still explain on demand
-            log.exception("explaining the risk field ahead failed")
+            due = time.monotonic() + max(self.refresh_interval_s, took_s / _FULL_REFRESH_MAX_SHARE)
