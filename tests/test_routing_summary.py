@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -230,6 +231,46 @@ def test_summary_matches_the_per_piece_reference(seed: int) -> None:
         _close(s.coordinates, ref["coordinates"])
         profile = measure(graph, risk, pieces, high_risk_per_km=3.0)
         assert profile == s.profile
+
+
+@dataclass
+class VariedRisk(Risk):
+    """Up to three of six reports per edge, shares of a quarter or a half: ties abound."""
+
+    def contributors(self, edge: int) -> list[tuple[str, float]]:
+        rng = np.random.default_rng(edge)
+        ids = rng.choice(6, int(rng.integers(0, 4)), replace=False).tolist()
+        return [(f"r{i}", float(rng.choice([0.25, 0.5]))) for i in ids]
+
+
+@dataclass
+class FlatRisk(VariedRisk):
+    """The same answers through the flat ``contributor_entries`` a risk field offers."""
+
+    def contributor_entries(self, edges: np.ndarray) -> object:
+        answers = [self.contributors(int(e)) for e in edges]
+        return SimpleNamespace(
+            counts=np.array([len(a) for a in answers], dtype=np.int64),
+            ids=[rid for a in answers for rid, _ in a],
+            shares=np.array([v for a in answers for _, v in a], dtype=np.float64),
+        )
+
+
+@pytest.mark.parametrize("view", [VariedRisk, FlatRisk])
+def test_hotspot_reports_are_summed_over_the_run_and_ties_go_by_id(view: type[Risk]) -> None:
+    from corridors.graph.synthetic import synthetic_city
+
+    graph = synthetic_city(12, 12, seed=4)
+    rng = np.random.default_rng(4)
+    rpk = np.where(rng.random(graph.edge_count) < 0.7, rng.uniform(2, 9, graph.edge_count), 0.0)
+    risk = view(rpk, np.zeros(graph.edge_count, dtype=bool))
+    runs = 0
+    for pieces in _random_paths(graph, rng, 60):
+        got = [h.report_ids for h in summarise(graph, risk, pieces, high_risk_per_km=3.0).hotspots]
+        want = [r[4] for r in _reference(graph, risk, pieces, 3.0)["hotspots"]]
+        assert got == want
+        runs += sum(len(ids) > 1 for ids in got)
+    assert runs > 20  # the orders compared were orders of several reports
 
 
 def test_steps_merge_by_label_not_by_tag() -> None:

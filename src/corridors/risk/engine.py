@@ -66,7 +66,12 @@ from corridors.domain import Category, Incident, ReportStatus, RiskLevel, Zone, 
 from corridors.errors import InputError
 from corridors.graph.model import RoadGraph
 from corridors.risk.config import LevelThresholds, RiskModelConfig
-from corridors.risk.explanations import Explained, ExplanationTable, WarmExplanations
+from corridors.risk.explanations import (
+    Contributors,
+    Explained,
+    ExplanationTable,
+    WarmExplanations,
+)
 from corridors.risk.zones import EdgeIndex, edge_index_of
 
 __all__ = ["RiskEngine", "RiskField"]
@@ -472,36 +477,57 @@ class RiskField:
         list of list of (report id, share)
             One list per edge, in the order of ``edges``.
         """
+        return self.contributor_entries(edges, top).lists()
+
+    def contributor_entries(self, edges: IntArray, top: int = 3) -> Contributors:
+        """:meth:`contributors_many` as flat arrays (route hotspots sum them by report).
+
+        Read from the explanation table (:meth:`warm_explanations`) where it answers;
+        segments it lacks, or that reports added or removed since reach, are explained
+        here, once per field.
+        """
         edges = np.asarray(edges, dtype=np.int64)
         segments = self.edge_segment[edges]
         table = self._warm.table
+        usable = None if self._stale is None else ~self._stale[segments]
+        ids: list[str] = []
         if table is None:
-            known: list[list[tuple[str, float]] | None] = [None] * int(segments.shape[0])
+            found = np.zeros(segments.shape[0], dtype=np.bool_)
+            counts, shares = np.zeros(0, dtype=np.int64), np.zeros(0)
         else:
-            known = table.lookup(segments, top)
-            if self._stale is not None:
-                for k in np.flatnonzero(self._stale[segments]).tolist():
-                    known[k] = None
-        memo = self._explained
-        missing = np.unique(
-            [
-                s
-                for s, answer in zip(segments.tolist(), known, strict=True)
-                if answer is None and (s, top) not in memo
-            ]
+            found, counts, ids, shares = table.entries(segments, top, usable)
+        rest = np.flatnonzero(~found)
+        if rest.shape[0] == 0:
+            return Contributors(counts, ids, shares)
+        answers = self._explained_on_demand(segments[rest], top)
+        all_counts = np.zeros(segments.shape[0], dtype=np.int64)
+        all_counts[found] = counts
+        rest_counts = np.fromiter(map(len, answers), dtype=np.int64, count=len(answers))
+        all_counts[rest] = rest_counts
+        # Entries in edge order: the table's and the others' are each in order already.
+        owner = np.concatenate(
+            [np.repeat(np.flatnonzero(found), counts), np.repeat(rest, rest_counts)]
         )
-        c = self._contributions
+        order = np.argsort(owner, kind="stable").tolist()
+        merged_ids = [*ids, *(rid for answer in answers for rid, _ in answer)]
+        merged_shares = np.concatenate(
+            [shares, np.fromiter((v for answer in answers for _, v in answer), dtype=np.float64)]
+        )
+        return Contributors(all_counts, [merged_ids[i] for i in order], merged_shares[order])
+
+    def _explained_on_demand(self, segments: IntArray, top: int) -> list[list[tuple[str, float]]]:
+        """The top ``top`` of each of ``segments``, explained here (memoised per field)."""
+        memo = self._explained
+        missing = np.unique([s for s in segments.tolist() if (s, top) not in memo])
         if missing.shape[0]:
+            c = self._contributions
             missing = missing.astype(np.int64)
             explained = c.engine._explain_many(c, missing, top)
             assert explained is not None  # never cancelled
             answers = explained.lists(c.report_name())
             for segment, answer in zip(missing.tolist(), answers, strict=True):
                 memo[(segment, top)] = answer
-        return [
-            memo[(s, top)] if answer is None else answer
-            for s, answer in zip(segments.tolist(), known, strict=True)
-        ]
+        return [memo[(s, top)] for s in segments.tolist()]
 
     def warm_explanations(
         self, top: int = 3, *, cancelled: Callable[[], bool] | None = None

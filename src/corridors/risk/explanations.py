@@ -27,9 +27,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Explained", "ExplanationTable", "WarmExplanations"]
+__all__ = ["Contributors", "Explained", "ExplanationTable", "WarmExplanations"]
 
 IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 Int32Array = npt.NDArray[np.int32]
 FloatArray = npt.NDArray[np.float64]
 
@@ -64,14 +65,33 @@ class Explained:
 
     def lists(self, name: Callable[[int], str]) -> list[Explanation]:
         """One list of ``(report id, share)`` per segment; ``name`` maps a report index."""
-        names = [name(r) for r in self.report.tolist()]
-        shares = self.shares.tolist()
-        out: list[Explanation] = []
-        at = 0
-        for n in self.counts.tolist():
-            out.append(list(zip(names[at : at + n], shares[at : at + n], strict=True)))
-            at += n
-        return out
+        return _split([name(r) for r in self.report.tolist()], self.shares, self.counts)
+
+
+@dataclass(frozen=True, eq=False)
+class Contributors:
+    """The reports behind a run of edges as flat arrays: ``counts[k]`` entries for the
+    k-th edge, in order, each a report id (``ids``) and its share, strongest first, ties by
+    id (:meth:`corridors.risk.engine.RiskField.contributor_entries`)."""
+
+    counts: IntArray
+    ids: list[str]
+    shares: FloatArray
+
+    def lists(self) -> list[Explanation]:
+        """One list of ``(report id, share)`` per edge."""
+        return _split(self.ids, self.shares, self.counts)
+
+
+def _split(ids: list[str], shares: FloatArray, counts: IntArray) -> list[Explanation]:
+    """Consecutive entries cut into one list of ``(id, share)`` per owner (``counts``)."""
+    values = shares.tolist()
+    out: list[Explanation] = []
+    at = 0
+    for n in counts.tolist():
+        out.append(list(zip(ids[at : at + n], values[at : at + n], strict=True)))
+        at += n
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -112,24 +132,35 @@ class ExplanationTable:
 
     def lookup(self, segments: IntArray, top: int) -> list[Explanation | None]:
         """The top ``top`` (at most :attr:`top`) of each segment; None where not in the table."""
+        found, counts, ids, shares = self.entries(segments, top)
+        out: list[Explanation | None] = [None] * int(segments.shape[0])
+        answers = _split(ids, shares, counts)
+        for k, answer in zip(np.flatnonzero(found).tolist(), answers, strict=True):
+            out[k] = answer
+        return out
+
+    def entries(
+        self, segments: IntArray, top: int, usable: BoolArray | None = None
+    ) -> tuple[BoolArray, IntArray, list[str], FloatArray]:
+        """The table's answers for ``segments`` as flat arrays: which segments it answers
+        (in the table and ``usable``; none when ``top`` is more than it holds), then for
+        those, in order, how many entries each has (at most ``top``), their report ids and
+        their shares."""
         if top > self.top:
-            return [None] * int(segments.shape[0])
+            found = np.zeros(segments.shape[0], dtype=np.bool_)
+            return found, np.zeros(0, dtype=np.int64), [], np.zeros(0)
         pos = np.searchsorted(self.segments, segments)
         found = pos < self.segments.shape[0]
         found[found] = self.segments[pos[found]] == segments[found]
+        if usable is not None:
+            found &= usable
         row = pos[found]
-        lo = self.ptr[row]
+        lo = self.ptr[row].astype(np.int64)
         counts = np.minimum(self.ptr[row + 1] - lo, top)
         # The entries of the found segments, in order: one gather instead of a slice each.
         index = np.repeat(lo - (np.cumsum(counts) - counts), counts) + np.arange(counts.sum())
-        names = [self.names[i] for i in self.report[index].tolist()]
-        shares = self.shares[index].tolist()
-        out: list[Explanation | None] = [None] * int(segments.shape[0])
-        at = 0
-        for k, n in zip(np.flatnonzero(found).tolist(), counts.tolist(), strict=True):
-            out[k] = list(zip(names[at : at + n], shares[at : at + n], strict=True))
-            at += n
-        return out
+        names = self.names
+        return found, counts, [names[i] for i in self.report[index].tolist()], self.shares[index]
 
 
 @dataclass(eq=False)

@@ -13,8 +13,9 @@ Conventions
 - Steps merge consecutive pieces with the same street label. A step's ``risk_per_km`` is
   ``exposure / km``, the length-weighted mean risk per km of its edges (so the steps'
   exposures add up to the route's); ``max_risk_per_km`` is the highest edge risk in it.
-- Contributors of the high-risk edges are asked for in one ``contributors_many(edges)``
-  call when the risk view has that method (same answers as ``contributors`` per edge).
+- Contributors of the high-risk edges are asked for in one ``contributor_entries(edges)``
+  call when the risk view has that method (flat arrays of the answers ``contributors``
+  gives per edge), and summed by report for every hotspot at once.
 - A path's per-piece lengths and durations are kept with it (``PathArrays.derived``): a
   route is measured on several risk fields (Pareto figures, summary, departure times).
 - ``starts_in_risk``/``ends_in_risk`` are true when the first/last piece's edge is at or
@@ -190,14 +191,40 @@ def cut_polyline(
     return [point(s_d), *inner, point(e_d)]
 
 
-def _contributors(
-    risk: RiskView, edges: npt.NDArray[np.int64]
-) -> dict[int, Sequence[tuple[str, float]]]:
-    """``risk.contributors`` of each edge, in one vectorised call when the view offers one."""
-    many = getattr(risk, "contributors_many", None)
-    if many is not None and edges.size:
-        return dict(zip(edges.tolist(), many(edges), strict=True))
-    return {int(e): risk.contributors(int(e)) for e in edges.tolist()}
+class _Entries(Protocol):
+    """The reports behind a run of edges, flat: ``counts[k]`` entries for the k-th edge,
+    each a report id and its share (as ``corridors.risk.explanations.Contributors``)."""
+
+    @property
+    def counts(self) -> npt.NDArray[np.int64]: ...
+
+    @property
+    def ids(self) -> list[str]: ...
+
+    @property
+    def shares(self) -> FloatArray: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _ListedEntries:
+    counts: npt.NDArray[np.int64]
+    ids: list[str]
+    shares: FloatArray
+
+
+def _contributor_entries(risk: RiskView, edges: npt.NDArray[np.int64]) -> _Entries:
+    """The contributors of ``edges``, flat: in one vectorised ``contributor_entries`` call
+    when the view offers it, else from ``risk.contributors`` edge by edge."""
+    many = getattr(risk, "contributor_entries", None)
+    if many is not None:
+        entries: _Entries = many(edges)
+        return entries
+    answers = [risk.contributors(int(e)) for e in edges.tolist()]
+    return _ListedEntries(
+        np.fromiter(map(len, answers), dtype=np.int64, count=len(answers)),
+        [rid for answer in answers for rid, _ in answer],
+        np.fromiter((v for answer in answers for _, v in answer), dtype=np.float64),
+    )
 
 
 def _edge_risk_of(risk: RiskView, edges: IntArray) -> FloatArray:
@@ -368,22 +395,15 @@ def _hotspots(
     at_max = np.flatnonzero((run_length == longest_m[segment]) & (segment >= 0))
     _, first_max = np.unique(segment[at_max], return_index=True)
     longest_edges = m.edges[at_max[first_max]].tolist()
-    explain = _contributors(risk, np.unique(m.edges[m.high]))
-    if any(explain.values()):
-        edges, lengths = m.edges.tolist(), m.length_m.tolist()
-        report_ids = [
-            _report_ids(edges[i:stop], lengths[i:stop], explain)
-            for i, stop in zip(firsts.tolist(), stops.tolist(), strict=True)
-        ]
-    else:
-        report_ids = [()] * firsts.shape[0]
+    report_ids = _report_ids(risk, m, segment, firsts.shape[0])
+    keys = graph.street_keys(np.asarray(longest_edges, dtype=np.int64)).tolist()
     return tuple(
         map(
             Hotspot,
             m.start_m[firsts].tolist(),
             m.start_m[stops].tolist(),
             peak.tolist(),
-            [graph.street(e) for e in longest_edges],
+            [graph.street_label(k) for k in keys],
             report_ids,
             geometry.endpoints(firsts, last=False),
             geometry.endpoints(stops - 1, last=True),
@@ -392,16 +412,39 @@ def _hotspots(
 
 
 def _report_ids(
-    edges: list[int], lengths_m: list[float], explain: dict[int, Sequence[tuple[str, float]]]
-) -> tuple[str, ...]:
-    """Reports behind a run of pieces (their edges and lengths), by summed share x length,
-    largest first."""
-    shares: dict[str, float] = {}
-    get = shares.get
-    for edge, piece_m in zip(edges, lengths_m, strict=True):
-        for rid, share in explain[edge]:
-            shares[rid] = get(rid, 0.0) + float(share) * piece_m
-    return tuple(sorted(shares, key=lambda r: (-shares[r], r)))
+    risk: RiskView, m: _Measures, run_of: npt.NDArray[np.int64], runs: int
+) -> list[tuple[str, ...]]:
+    """The reports behind each run of high-risk pieces (``run_of`` each piece's run), by
+    their share x piece length summed over the run, largest first, ties by id."""
+    high = np.flatnonzero(m.high)
+    edges, at = np.unique(m.edges[high], return_inverse=True)
+    entries = _contributor_entries(risk, edges)
+    if not entries.ids:
+        return [()] * runs
+    # Every (piece, entry of its edge) pair, piece by piece: its run, report and weight.
+    ptr = np.concatenate([[0], np.cumsum(entries.counts)])
+    counts = entries.counts[at]
+    entry = np.repeat(ptr[at] - (np.cumsum(counts) - counts), counts) + np.arange(counts.sum())
+    code_of: dict[str, int] = {}
+    codes = np.fromiter(
+        (code_of.setdefault(rid, len(code_of)) for rid in entries.ids),
+        dtype=np.int64,
+        count=len(entries.ids),
+    )
+    weight = entries.shares[entry] * np.repeat(m.length_m[high], counts)
+    n_codes = len(code_of)
+    pair, which = np.unique(
+        np.repeat(run_of[high], counts) * n_codes + codes[entry], return_inverse=True
+    )
+    summed = np.bincount(which, weights=weight)
+    run, code = np.divmod(pair, n_codes)
+    ids = list(code_of)
+    rank = np.empty(n_codes, dtype=np.int64)
+    rank[sorted(range(n_codes), key=ids.__getitem__)] = np.arange(n_codes)
+    order = np.lexsort((rank[code], -summed, run))
+    ordered = [ids[c] for c in code[order].tolist()]
+    ends = np.cumsum(np.bincount(run, minlength=runs)).tolist()
+    return [tuple(ordered[a:b]) for a, b in zip([0, *ends[:-1]], ends, strict=True)]
 
 
 def _steps(graph: RoadGraph, m: _Measures) -> RouteSteps:
