@@ -3,13 +3,15 @@
 Which reports make a segment risky is computed on demand
 (:meth:`corridors.risk.engine.RiskField.contributors_many`): every report kernel reaching
 the segment is integrated again, ~80 us a segment with 100k reports stored, and a route
-request explains every high-risk segment of each route it returns. After a full refresh
-the service explains the high-risk segments of the new field once, in the background
+request explains every high-risk segment of each route it returns. Each full refresh of
+the service explains the high-risk segments of its new field once, before installing it
 (:meth:`RiskField.warm_explanations`), into an :class:`ExplanationTable`: compact arrays
 of ~12 bytes per entry, up to 3 entries a segment, where a dict of Python lists would take
 ~450 bytes a segment. It is assembled from the arrays each batch of explanation gives
 (:class:`Explained`), never from Python lists: at 1M nodes with 100k reports, 1.2M hot
-segments as lists took ~500 MB on the way to a 50 MB table.
+segments as lists took ~500 MB on the way to a 50 MB table. Requests read it as flat
+arrays too (:meth:`ExplanationTable.entries`, :class:`Contributors`): a route's hotspots
+sum their reports' shares in one pass.
 
 The table belongs to the field it was computed for and to the fields derived from it at
 the same instant: adding or removing reports (each derived field marks the segments those
