@@ -34,7 +34,7 @@ import weakref
 from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import networkx as nx
 import numpy as np
@@ -85,9 +85,12 @@ class EdgePosition(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class Piece:
-    """Part of one edge travelled by a path: from ``start`` to ``end`` (fractions)."""
+class Piece(NamedTuple):
+    """Part of one edge travelled by a path: from ``start`` to ``end`` (fractions).
+
+    A named tuple: a path of a 1M-node city has thousands, made per query, and a tuple is
+    made in half the time of a frozen dataclass.
+    """
 
     edge: int
     start: float = 0.0

@@ -425,24 +425,16 @@ def _report_ids(
     ptr = np.concatenate([[0], np.cumsum(entries.counts)])
     counts = entries.counts[at]
     entry = np.repeat(ptr[at] - (np.cumsum(counts) - counts), counts) + np.arange(counts.sum())
-    code_of: dict[str, int] = {}
-    codes = np.fromiter(
-        (code_of.setdefault(rid, len(code_of)) for rid in entries.ids),
-        dtype=np.int64,
-        count=len(entries.ids),
-    )
+    # Report codes in id order (ties go by id), every (run, report) pair summed at once.
+    ids, codes = np.unique(np.asarray(entries.ids), return_inverse=True)
+    n_codes = ids.shape[0]
     weight = entries.shares[entry] * np.repeat(m.length_m[high], counts)
-    n_codes = len(code_of)
     pair, which = np.unique(
         np.repeat(run_of[high], counts) * n_codes + codes[entry], return_inverse=True
     )
     summed = np.bincount(which, weights=weight)
     run, code = np.divmod(pair, n_codes)
-    ids = list(code_of)
-    rank = np.empty(n_codes, dtype=np.int64)
-    rank[sorted(range(n_codes), key=ids.__getitem__)] = np.arange(n_codes)
-    order = np.lexsort((rank[code], -summed, run))
-    ordered = [ids[c] for c in code[order].tolist()]
+    ordered = ids[code[np.lexsort((code, -summed, run))]].tolist()
     ends = np.cumsum(np.bincount(run, minlength=runs)).tolist()
     return [tuple(ordered[a:b]) for a, b in zip([0, *ends[:-1]], ends, strict=True)]
 
