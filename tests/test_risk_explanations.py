@@ -20,7 +20,7 @@ from corridors.graph.model import RoadGraph
 from corridors.risk import engine as engine_module
 from corridors.risk.config import load_risk_model
 from corridors.risk.engine import RiskEngine, RiskField
-from corridors.risk.explanations import Explained, ExplanationTable
+from corridors.risk.explanations import Contributors, Explained, ExplanationTable
 from corridors.services.risk_state import RiskState
 from corridors.store import Database, ReportRepository
 
@@ -132,18 +132,31 @@ def test_a_projection_starts_without_a_table(small_city: RoadGraph, engine: Risk
     assert later.explanation_table is not base.explanation_table
 
 
+def _lookup(table: ExplanationTable, segments: np.ndarray, top: int, usable=None) -> list:
+    """The table's entries as one list per segment, None where it does not answer."""
+    found, counts, ids, shares = table.entries(segments, top, usable)
+    answers = iter(Contributors(counts, ids, shares).lists())
+    return [next(answers) if f else None for f in found.tolist()]
+
+
 def test_table_lookup() -> None:
     names = ("a", "b", "c", "d", "e", "unused")
     explained = Explained(
         np.array([2, 0, 3]), np.array([0, 1, 2, 3, 4]), np.array([0.6, 0.4, 0.5, 0.3, 0.2])
     )
     table = ExplanationTable.build(3, np.array([2, 5, 9]), explained, names)
-    got = table.lookup(np.array([9, 3, 2, 5, 10, 9]), 2)
+    got = _lookup(table, np.array([9, 3, 2, 5, 10, 9]), 2)
     assert got == [[("c", 0.5), ("d", 0.3)], None, [("a", 0.6), ("b", 0.4)], [], None, got[0]]
-    assert table.lookup(np.array([2]), 4) == [None]  # more than it holds
-    assert table.lookup(np.array([2, 5, 9]), 3) == explained.lists(names.__getitem__)
+    assert _lookup(table, np.array([2]), 4) == [None]  # more than it holds
+    assert _lookup(table, np.array([2, 5, 9]), 3) == explained.lists(names.__getitem__)
+    usable = np.array([True, False, True])  # a segment reports changed since: not answered
+    assert _lookup(table, np.array([2, 5, 9]), 3, usable) == [
+        [("a", 0.6), ("b", 0.4)],
+        None,
+        [("c", 0.5), ("d", 0.3), ("e", 0.2)],
+    ]
     empty = ExplanationTable.build(3, np.zeros(0, dtype=np.int64), Explained.empty(0), ())
-    assert empty.lookup(np.array([0, 1]), 3) == [None, None]
+    assert _lookup(empty, np.array([0, 1]), 3) == [None, None]
 
 
 def test_explained_runs_concatenate() -> None:

@@ -132,15 +132,6 @@ class ExplanationTable:
         arrays = (self.segments, self.ptr, self.report, self.shares)
         return sum(int(a.nbytes) for a in arrays) + 8 * len(self.names)
 
-    def lookup(self, segments: IntArray, top: int) -> list[Explanation | None]:
-        """The top ``top`` (at most :attr:`top`) of each segment; None where not in the table."""
-        found, counts, ids, shares = self.entries(segments, top)
-        out: list[Explanation | None] = [None] * int(segments.shape[0])
-        answers = _split(ids, shares, counts)
-        for k, answer in zip(np.flatnonzero(found).tolist(), answers, strict=True):
-            out[k] = answer
-        return out
-
     def entries(
         self, segments: IntArray, top: int, usable: BoolArray | None = None
     ) -> tuple[BoolArray, IntArray, list[str], FloatArray]:
