@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from corridors.domain import Role
 from corridors.errors import AuthError, ConflictError, InputError, NotFoundError
-from corridors.store import ApiKeyRow, AuditRepository, Database, KeyRepository
+from corridors.store import ApiKeyRow, AuditRepository, Database, KeyReader, KeyRepository
 
 __all__ = [
     "KEY_PREFIX",
@@ -221,13 +221,14 @@ def authenticate(db: Database, key: str | None, *, at: datetime) -> Principal:
     if match is None:
         raise AuthError("unknown API key")
     digest = hash_key(key.strip())
-    with db.session() as s:
-        keys = KeyRepository(s)
-        for row in keys.by_prefix(match.group(1)):
-            if hmac.compare_digest(row.key_hash, digest):
-                if row.revoked_at is not None:
-                    raise AuthError("this API key has been revoked")
-                if row.last_used_at is None or at - row.last_used_at >= LAST_USED_RESOLUTION:
-                    keys.touch(row.id, at=at)
-                return Principal(id=row.id, name=row.name, role=Role(row.role))
+    with db.reading() as connection:
+        rows = KeyReader(connection).by_prefix(match.group(1))
+    for row in rows:
+        if hmac.compare_digest(row.key_hash, digest):
+            if row.revoked_at is not None:
+                raise AuthError("this API key has been revoked")
+            if row.last_used_at is None or at - row.last_used_at >= LAST_USED_RESOLUTION:
+                with db.session() as s:
+                    KeyRepository(s).touch(row.id, at=at)
+            return Principal(id=row.id, name=row.name, role=Role(row.role))
     raise AuthError("unknown API key")

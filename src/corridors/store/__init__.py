@@ -9,6 +9,8 @@ from corridors.store.models import ApiKeyRow, AuditRow, Base, IdempotencyRow, Re
 from corridors.store.repositories import (
     AuditRepository,
     IdempotencyRepository,
+    KeyCredentials,
+    KeyReader,
     KeyRepository,
     Page,
     ReportFilter,
@@ -25,6 +27,8 @@ __all__ = [
     "Database",
     "IdempotencyRepository",
     "IdempotencyRow",
+    "KeyCredentials",
+    "KeyReader",
     "KeyRepository",
     "Page",
     "ReportFilter",

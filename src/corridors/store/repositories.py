@@ -14,7 +14,8 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import shapely
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from corridors.domain import Category, Incident, ReportStatus, Zone, ZoneKind
@@ -26,6 +27,8 @@ from corridors.store.models import ApiKeyRow, AuditRow, IdempotencyRow, ReportRo
 __all__ = [
     "AuditRepository",
     "IdempotencyRepository",
+    "KeyCredentials",
+    "KeyReader",
     "KeyRepository",
     "Page",
     "ReportFilter",
@@ -354,6 +357,42 @@ class ZoneRepository:
         return list(self.session.scalars(stmt))
 
 
+@dataclass(frozen=True, slots=True)
+class KeyCredentials:
+    """What checking a presented key needs of its row."""
+
+    id: str
+    name: str
+    role: str
+    key_hash: str
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+#: The statement of :meth:`KeyReader.by_prefix`, built once: a statement built per call
+#: costs more than the query (construction, then matching its columns to the cached one).
+_KEYS_BY_PREFIX = select(
+    ApiKeyRow.id,
+    ApiKeyRow.name,
+    ApiKeyRow.role,
+    ApiKeyRow.key_hash,
+    ApiKeyRow.revoked_at,
+    ApiKeyRow.last_used_at,
+).where(ApiKeyRow.key_prefix == bindparam("prefix"))
+
+
+class KeyReader:
+    """The key lookup of every request, on a plain connection (:meth:`Database.reading`)."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    def by_prefix(self, prefix: str) -> builtins.list[KeyCredentials]:
+        """Keys whose public prefix is ``prefix`` (normally one)."""
+        rows = self.connection.execute(_KEYS_BY_PREFIX, {"prefix": prefix})
+        return [KeyCredentials(*row) for row in rows]
+
+
 class KeyRepository:
     """API keys (hashes only)."""
 
@@ -365,10 +404,6 @@ class KeyRepository:
         self.session.add(row)
         self.session.flush()
         return row
-
-    def by_prefix(self, prefix: str) -> list[ApiKeyRow]:
-        """Keys whose public prefix is ``prefix`` (normally one)."""
-        return list(self.session.scalars(select(ApiKeyRow).where(ApiKeyRow.key_prefix == prefix)))
 
     def by_name_or_id(self, name_or_id: str) -> ApiKeyRow | None:
         """The key with this name or id, or ``None``."""
