@@ -426,15 +426,17 @@ def _report_ids(
     counts = entries.counts[at]
     entry = np.repeat(ptr[at] - (np.cumsum(counts) - counts), counts) + np.arange(counts.sum())
     # Report codes in id order (ties go by id), every (run, report) pair summed at once.
-    ids, codes = np.unique(np.asarray(entries.ids), return_inverse=True)
-    n_codes = ids.shape[0]
+    ids = sorted(set(entries.ids))
+    code_of = {rid: k for k, rid in enumerate(ids)}
+    codes = np.fromiter(map(code_of.__getitem__, entries.ids), np.int64, len(entries.ids))
+    n_codes = len(ids)
     weight = entries.shares[entry] * np.repeat(m.length_m[high], counts)
     pair, which = np.unique(
         np.repeat(run_of[high], counts) * n_codes + codes[entry], return_inverse=True
     )
     summed = np.bincount(which, weights=weight)
     run, code = np.divmod(pair, n_codes)
-    ordered = ids[code[np.lexsort((code, -summed, run))]].tolist()
+    ordered = [ids[k] for k in code[np.lexsort((code, -summed, run))].tolist()]
     ends = np.cumsum(np.bincount(run, minlength=runs)).tolist()
     return [tuple(ordered[a:b]) for a, b in zip([0, *ends[:-1]], ends, strict=True)]
 
