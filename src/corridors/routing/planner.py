@@ -571,7 +571,7 @@ def _plan(
                 figures = duration_and_exposure(graph, risk_view, arrays)
                 candidates.append((path, arrays, lv, *figures))
             objectives = [(c[3], c[4]) for c in candidates]
-            front = pareto_front(list(range(len(candidates))), objectives)
+            front = pareto_front(list(range(len(candidates))), objectives, keep=range(len(routes)))
             for i in front:
                 path, arrays, lv, duration_s, exposure = candidates[i]
                 rank = rank_of.get(arrays.key)
