@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import tomllib
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -603,12 +604,17 @@ def test_segments_overlapping_once_padded_merge() -> None:
 def test_hand_over_points_follow_the_route_when_given() -> None:
     rules = HandoverRules(merge_gap_m=0.0, pad_m=250.0)
 
-    def point_at(d: float) -> tuple[float, float]:
-        return (-72.3 + d / 1e5, 18.5)
+    asked: list[list[float]] = []
 
-    [seg] = escort_segments([_hs(1000, 1100)], 10_000, rules, PEAKS, point_at=point_at)
-    assert seg.start == point_at(750.0)
-    assert seg.end == point_at(1350.0)
+    def points_at(ds: Sequence[float]) -> list[tuple[float, float]]:
+        asked.append(list(ds))
+        return [(-72.3 + d / 1e5, 18.5) for d in ds]
+
+    hotspots = [_hs(1000, 1100), _hs(5000, 5100)]
+    first, second = escort_segments(hotspots, 10_000, rules, PEAKS, points_at=points_at)
+    assert asked == [[750.0, 1350.0, 4750.0, 5350.0]]  # every segment's ends, in one call
+    assert (first.start, first.end) == ((-72.3 + 750 / 1e5, 18.5), (-72.3 + 1350 / 1e5, 18.5))
+    assert (second.start, second.end) == ((-72.3 + 4750 / 1e5, 18.5), (-72.3 + 5350 / 1e5, 18.5))
     [plain] = escort_segments([_hs(1000, 1100)], 10_000, rules, PEAKS)
     assert (plain.start, plain.end) == ((1000.0, 0.0), (1100.0, 0.0))
 
@@ -617,7 +623,7 @@ def test_no_hotspots_no_segments() -> None:
     assert escort_segments([], 1000, HandoverRules(merge_gap_m=1, pad_m=1), PEAKS) == []
 
 
-def test_assess_uses_point_at_for_the_requested_route(policy: EscortPolicy) -> None:
+def test_assess_uses_points_at_for_the_requested_route(policy: EscortPolicy) -> None:
     lik, convoy = _escorted_case()
     p = route(lik, hotspots=(DELMAS,))
     a = assess(
@@ -626,7 +632,7 @@ def test_assess_uses_point_at_for_the_requested_route(policy: EscortPolicy) -> N
         policy,
         find_safer_route=None,
         try_departure=None,
-        point_at=lambda d: (d, -d),
+        points_at=lambda ds: [(d, -d) for d in ds],
     )
     [seg] = a.requirement.segments
     pad = RAW["handover"]["pad_m"]

@@ -198,7 +198,7 @@ def escort_segments(
     handover: HandoverRules,
     peak_thresholds: Sequence[float],
     *,
-    point_at: Callable[[float], tuple[float, float]] | None = None,
+    points_at: Callable[[Sequence[float]], list[tuple[float, float]]] | None = None,
 ) -> list[EscortSegment]:
     """Merge and pad hotspots into the stretches where an escort must be present.
 
@@ -214,9 +214,10 @@ def escort_segments(
         that overlap once padded are merged.
     peak_thresholds
         The policy's peak risk per km thresholds, used to word the risk band in ``why``.
-    point_at
-        Optional ``distance_m -> (lon, lat)`` along the route, giving the padded hand-over
-        points; without it the hand-over points are the hotspots' own start and end points.
+    points_at
+        Optional ``distances_m -> [(lon, lat), ...]`` along the route, giving the padded
+        hand-over points (asked once, for every segment's ends); without it the hand-over
+        points are the hotspots' own start and end points.
 
     Returns
     -------
@@ -242,11 +243,17 @@ def escort_segments(
             padded[-1] = (prev[0], max(prev[1], hi), prev[2] + g)
         else:
             padded.append((lo, hi, list(g)))
+    if points_at is not None:
+        ends = points_at([m for lo, hi, _ in padded for m in (lo, hi)])
+    else:
+        ends = [
+            p
+            for _, _, g in padded
+            for p in (min(g, key=lambda h: h.from_m).start, max(g, key=lambda h: h.to_m).end)
+        ]
     segments = []
-    for lo, hi, g in padded:
-        first = min(g, key=lambda h: h.from_m)
-        last = max(g, key=lambda h: h.to_m)
-        start, end = (point_at(lo), point_at(hi)) if point_at else (first.start, last.end)
+    for k, (lo, hi, g) in enumerate(padded):
+        start, end = ends[2 * k], ends[2 * k + 1]
         streets = _unique(h.street for h in g if h.street)
         reports = _unique(r for h in g for r in h.report_ids)
         worst = max(h.risk_per_km for h in g)
@@ -294,7 +301,7 @@ def assess(
     *,
     find_safer_route: Callable[[float], RouteRiskProfile | None] | None,
     try_departure: Callable[[datetime], RouteRiskProfile | None] | None,
-    point_at: Callable[[float], tuple[float, float]] | None = None,
+    points_at: Callable[[Sequence[float]], list[tuple[float, float]]] | None = None,
     departure_hotspots: Callable[[datetime], tuple[Hotspot, ...]] | None = None,
 ) -> EscortAssessment:
     """Decide the escort requirement of a convoy on a route, escort as the last resort.
@@ -328,9 +335,9 @@ def assess(
         Callback: departure time (aware UTC) -> the route's profile at that time, or ``None``
         when the convoy cannot leave then (e.g. the time has passed): that time is skipped.
         ``None``, or a profile without ``depart_at``, skips step 3.
-    point_at
-        Optional ``distance_m -> (lon, lat)`` along the requested route for exact hand-over
-        points; other trips use their hotspots' own points.
+    points_at
+        Optional ``distances_m -> [(lon, lat), ...]`` along the requested route for exact
+        hand-over points; other trips use their hotspots' own points.
     departure_hotspots
         Optional callback: departure time -> the route's hotspots then. When given,
         ``try_departure`` may leave a profile's hotspots out (they only place the escort
@@ -363,7 +370,7 @@ def assess(
             f"The policy calls for an escort from {_LEVEL_WORDS[threshold]} risk; this trip "
             f"is {_LEVEL_WORDS[level]}, so no escort is needed."
         )
-        return _finish(requested, requested, convoy, policy, imp, why, [], point_at)
+        return _finish(requested, requested, convoy, policy, imp, why, [], points_at)
 
     alternatives: list[AlternativeConsidered] = []
     options = [requested]
@@ -526,7 +533,7 @@ def assess(
         )
     if best.kind == "departure_shift" and departure_hotspots and best.depart_at is not None:
         best.profile = replace(best.profile, hotspots=departure_hotspots(best.depart_at))
-    return _finish(best, requested, convoy, policy, imp, why, alternatives, point_at)
+    return _finish(best, requested, convoy, policy, imp, why, alternatives, points_at)
 
 
 def _choose_escort(opt: _Option, imp: int, policy: EscortPolicy) -> None:
@@ -554,7 +561,7 @@ def _finish(
     imp: int,
     why: list[str],
     alternatives: list[AlternativeConsidered],
-    point_at: Callable[[float], tuple[float, float]] | None,
+    points_at: Callable[[Sequence[float]], list[tuple[float, float]]] | None,
 ) -> EscortAssessment:
     """Size the escort, apply armour/daylight rules and build the assessment."""
     if best.rec == EscortRecommendation.none:
@@ -592,7 +599,7 @@ def _finish(
             best.profile.distance_m,
             policy.handover,
             policy.likelihood.peak_risk_per_km_thresholds,
-            point_at=point_at if best is requested else None,
+            points_at=points_at if best is requested else None,
         )
         if segments:
             why.append(

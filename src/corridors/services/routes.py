@@ -10,7 +10,6 @@ that time).
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -139,31 +138,30 @@ def _profile(
     return replace(profile, starts_in_risk=starts, ends_in_risk=ends)
 
 
-def _point_at(lonlat_deg: npt.NDArray[np.float64]) -> Callable[[float], tuple[float, float]]:
-    """``distance_m -> (lon, lat)`` along a polyline (escort hand-over points).
+def _points_at(
+    lonlat_deg: npt.NDArray[np.float64],
+) -> Callable[[Sequence[float]], list[tuple[float, float]]]:
+    """``distances_m -> [(lon, lat), ...]`` along a polyline (escort hand-over points),
+    interpolated linearly between vertices; distances outside the line are clamped to it.
 
     The cumulative distances are measured on the first call: most routes need no
     hand-over point.
     """
-    lon: list[float] = []
-    lat: list[float] = []
-    cumulative: list[float] = []
+    cumulative_m: list[npt.NDArray[np.float64]] = []
 
-    def point_at(distance_m: float) -> tuple[float, float]:
-        if not cumulative:
-            lon.extend(lonlat_deg[:, 0].tolist())
-            lat.extend(lonlat_deg[:, 1].tolist())
+    def points_at(distances_m: Sequence[float]) -> list[tuple[float, float]]:
+        if not cumulative_m:
             legs_m = haversine_m_many(
                 lonlat_deg[:-1, 0], lonlat_deg[:-1, 1], lonlat_deg[1:, 0], lonlat_deg[1:, 1]
             )
-            cumulative.extend(np.concatenate([[0.0], np.cumsum(legs_m)]).tolist())
-        d = min(max(distance_m, 0.0), cumulative[-1])
-        i = max(1, min(bisect.bisect_left(cumulative, d), len(lon) - 1))
-        span = cumulative[i] - cumulative[i - 1]
-        t = 0.0 if span <= 0 else (d - cumulative[i - 1]) / span
-        return (lon[i - 1] + t * (lon[i] - lon[i - 1]), lat[i - 1] + t * (lat[i] - lat[i - 1]))
+            cumulative_m.append(np.concatenate([[0.0], np.cumsum(legs_m)]))
+        at = cumulative_m[0]
+        d = np.asarray(distances_m, dtype=np.float64)
+        lon = np.interp(d, at, lonlat_deg[:, 0]).tolist()
+        lat = np.interp(d, at, lonlat_deg[:, 1]).tolist()
+        return list(zip(lon, lat, strict=True))
 
-    return point_at
+    return points_at
 
 
 def _departure_fields(runtime: Runtime) -> Callable[[datetime], RiskField]:
@@ -231,7 +229,7 @@ def _assess(
         find_safer_route=find_safer_route,
         try_departure=try_departure,
         departure_hotspots=departure_hotspots,
-        point_at=_point_at(summary.lonlat_deg),
+        points_at=_points_at(summary.lonlat_deg),
     )
     return route_level(profile, convoy, policy), assessment
 
