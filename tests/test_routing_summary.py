@@ -290,7 +290,7 @@ def test_steps_merge_by_label_not_by_tag() -> None:
 
 
 def _cut_polyline_reference(lon, lat, start, end):
-    """The array-based cut the list-based one replaced (same arithmetic)."""
+    """The array-based cut the plain-float one replaced (the same formulas)."""
     x, y = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
     kx = np.cos(np.radians(float(y.mean())))
     seg = np.hypot(np.diff(x) * kx, np.diff(y))
@@ -308,7 +308,7 @@ def _cut_polyline_reference(lon, lat, start, end):
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_cut_polyline_matches_the_array_reference_exactly(seed: int) -> None:
+def test_cut_polyline_matches_the_array_reference(seed: int) -> None:
     rng = np.random.default_rng(seed)
     for _ in range(200):
         n = int(rng.integers(2, 8))
@@ -318,7 +318,10 @@ def test_cut_polyline_matches_the_array_reference_exactly(seed: int) -> None:
             k = int(rng.integers(1, n))
             lon[k], lat[k] = lon[k - 1], lat[k - 1]
         a, b = sorted(rng.choice([0.0, 1.0, *rng.uniform(0, 1, 3)], 2))
-        assert cut_polyline(lon, lat, a, b) == _cut_polyline_reference(lon, lat, a, b)
+        got, want = cut_polyline(lon, lat, a, b), _cut_polyline_reference(lon, lat, a, b)
+        assert len(got) == len(want)  # the same vertices kept
+        for point, expected in zip(got, want, strict=True):
+            assert point == pytest.approx(expected, rel=0, abs=1e-12)  # degrees: ~0.1 um
 
 
 def test_a_path_measured_on_two_risk_views_gets_each_views_figures() -> None:

