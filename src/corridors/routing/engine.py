@@ -141,29 +141,59 @@ class PathArrays:
             np.concatenate([p.end for p in parts]),
         )
 
+    def pieces(self) -> tuple[Piece, ...]:
+        """The path as :class:`Piece` tuples (made once, when asked: a query's path is
+        kept as arrays, and most readers want arrays)."""
+        made = self.derived.get("pieces")
+        if not isinstance(made, tuple):
+            made = self.derived["pieces"] = tuple(
+                map(Piece, self.edges.tolist(), self.start.tolist(), self.end.tolist())
+            )
+        return made
 
-@dataclass(frozen=True, slots=True)
+    def without_empty(self) -> PathArrays:
+        """The path without zero-length pieces (a point at an edge's end), keeping at least
+        one."""
+        keep = self.end > self.start
+        if keep.all():
+            return self
+        if not keep.any():
+            keep[1:] = False
+            keep[0] = True
+        return PathArrays(self.edges[keep], self.start[keep], self.end[keep])
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class EdgePath:
     """A path between two points on edges.
 
-    ``pieces`` are consecutive (the head of each is the tail of the next); the first and
-    last are usually partial. ``cost`` is the sum of the float weights of the pieces,
-    pro rata, in the units of the weights. ``arrays`` holds the pieces as arrays when the
-    maker had them (see :meth:`path_arrays`).
+    ``arrays`` holds its pieces, consecutive (the head of each is the tail of the next);
+    the first and last are usually partial. ``cost`` is the sum of the float weights of
+    the pieces, pro rata, in the units of the weights.
     """
 
-    pieces: tuple[Piece, ...]
+    arrays: PathArrays
     cost: float
-    arrays: PathArrays | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def of(cls, pieces: Sequence[Piece], cost: float) -> EdgePath:
+        """A path of ``pieces`` (non-empty)."""
+        return cls(PathArrays.of(pieces), cost)
+
+    @property
+    def pieces(self) -> tuple[Piece, ...]:
+        """The pieces as :class:`Piece` tuples."""
+        return self.arrays.pieces()
 
     @property
     def edges(self) -> list[int]:
         """Edge indexes of the pieces, in order."""
-        return [p.edge for p in self.pieces]
+        edges: list[int] = self.arrays.edges.tolist()
+        return edges
 
     def path_arrays(self) -> PathArrays:
-        """The pieces as :class:`PathArrays` (made here when the maker did not keep them)."""
-        return self.arrays if self.arrays is not None else PathArrays.of(self.pieces)
+        """The pieces as :class:`PathArrays`."""
+        return self.arrays
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,18 +260,9 @@ def _path_bound(weights: FloatArray, node_count: int) -> float:
     return float(np.partition(fw, fw.shape[0] - k)[fw.shape[0] - k :].sum())
 
 
-def path_cost(weights: FloatArray, pieces: tuple[Piece, ...]) -> float:
-    """Sum of ``weights`` over ``pieces``, pro rata for partial edges."""
-    n = len(pieces)
-    edges = np.fromiter((p.edge for p in pieces), dtype=np.int64, count=n)
-    share = np.fromiter((p.end - p.start for p in pieces), dtype=np.float64, count=n)
-    return float(np.sum(weights[edges] * share))
-
-
-def _drop_empty(pieces: tuple[Piece, ...]) -> tuple[Piece, ...]:
-    """Remove zero-length pieces (a point at an edge's end), keeping at least one."""
-    kept = tuple(p for p in pieces if p.end > p.start)
-    return kept or pieces[:1]
+def path_cost(weights: FloatArray, path: PathArrays) -> float:
+    """Sum of ``weights`` over the pieces of ``path``, pro rata for partial edges."""
+    return float(np.sum(weights[path.edges] * path.length_shares))
 
 
 def _clamp(fraction: float) -> float:
@@ -678,11 +699,8 @@ class CCHEngine:
             tail = None if head is None else self._route_avoiding(m, via, destination, forbidden)
         if head is None or tail is None:
             return None
-        pieces = _drop_empty((*head.pieces, *tail.pieces))
-        if len(pieces) != len(head.pieces) + len(tail.pieces):
-            return EdgePath(pieces, head.cost + tail.cost)
-        arrays = PathArrays.concat([head.path_arrays(), tail.path_arrays()])
-        return EdgePath(pieces, head.cost + tail.cost, arrays)
+        arrays = PathArrays.concat([head.arrays, tail.arrays]).without_empty()
+        return EdgePath(arrays, head.cost + tail.cost)
 
     def distances_from(self, key: Hashable, origin: EdgePosition, nodes: IntArray) -> FloatArray:
         """Cost from ``origin`` to each of ``nodes`` (``inf`` when unreachable), weight units.
@@ -720,12 +738,12 @@ class CCHEngine:
         forbidden: BoolArray | None,
     ) -> EdgePath | None:
         """:meth:`route` on metric ``m`` (lock held)."""
-        path, raw = self._route_locked(m, origin, destination)
+        path, raw_edges = self._route_locked(m, origin, destination)
         if forbidden is None or path is None:
             return path
         # Check the zero-length end pieces too: starting at the head of a forbidden
         # edge still counts as using it (as in the reference engine).
-        if not any(bool(forbidden[p.edge]) for p in raw):
+        if not forbidden[raw_edges].any():
             return path
         banned = np.flatnonzero(forbidden & np.isfinite(m.weights))
         self._partial_update(m.metric, dict.fromkeys(banned.tolist(), INF_WEIGHT))
@@ -770,12 +788,13 @@ class CCHEngine:
         origin: EdgePosition | int,
         destination: EdgePosition | int,
         forbidden: BoolArray | None = None,
-    ) -> tuple[EdgePath | None, tuple[Piece, ...]]:
+    ) -> tuple[EdgePath | None, IntArray]:
         """Cheapest path between points on edges or nodes (``int``), lock held; also the
-        pieces before empty end pieces are dropped (they count for ``forbidden``)."""
+        edges of its pieces before empty end pieces are dropped (they count for
+        ``forbidden``)."""
         sources = self._ends(m, origin, forbidden, leaving=True)
         targets = self._ends(m, destination, forbidden, leaving=False)
-        best: tuple[int, tuple[Piece, ...]] | None = None
+        best: tuple[int, PathArrays] | None = None
         # Direct: both points on the same directed edge, destination ahead.
         if not isinstance(origin, int) and not isinstance(destination, int):
             for e, f in _origin_options(self.graph, origin):
@@ -784,7 +803,7 @@ class CCHEngine:
                         continue
                     cost = round((g - f) * iw)
                     if best is None or cost < best[0]:
-                        best = (cost, (Piece(e, f, g),))
+                        best = (cost, _one_piece(e, f, g))
         if sources and targets:
             query = rk.CCHQuery(m.metric)
             result = query.run_multi(
@@ -792,7 +811,7 @@ class CCHEngine:
                 [(n, v[0]) for n, v in targets.items()],
             )
             distance = result.distance
-            arcs = list(result.arc_path)
+            arcs = result.arc_path
             # End nodes from the arcs; the node path is read only for an arc-less path.
             ends: tuple[int, int] | None = None
             if arcs:
@@ -803,28 +822,32 @@ class CCHEngine:
             if distance is not None and ends and (best is None or distance < best[0]):
                 _, se, sf = sources[ends[0]]
                 _, de, df = targets[ends[1]]
-                first = (Piece(se, sf, 1.0),) if se >= 0 else ()
-                last = (Piece(de, 0.0, df),) if de >= 0 else ()
-                best = (int(distance), (*first, *map(Piece, arcs), *last))
+                best = (int(distance), _arcs_path(arcs, se, sf, de, df))
         if best is None:
-            return None, ()
+            return None, np.zeros(0, dtype=np.int64)
         raw = best[1]
-        pieces = _drop_empty(raw)
-        arrays = _arrays_of(pieces)
-        path_cost_w = float(np.sum(m.weights[arrays.edges] * arrays.length_shares))
-        return EdgePath(pieces, path_cost_w, arrays), raw
+        arrays = raw.without_empty()
+        return EdgePath(arrays, path_cost(m.weights, arrays)), raw.edges
 
 
-def _arrays_of(pieces: tuple[Piece, ...]) -> PathArrays:
-    """Arrays of a path's pieces whose inner pieces are whole edges (as the CCH returns
-    them), so only the two ends are read piece by piece."""
-    if len(pieces) <= 2:
-        return PathArrays.of(pieces)
-    edges = np.fromiter((p.edge for p in pieces), dtype=np.int64, count=len(pieces))
-    start = np.zeros(len(pieces))
-    end = np.ones(len(pieces))
-    start[0], end[-1] = pieces[0].start, pieces[-1].end
-    end[0], start[-1] = pieces[0].end, pieces[-1].start
+def _one_piece(edge: int, start: float, end: float) -> PathArrays:
+    return PathArrays(
+        np.array([edge], dtype=np.int64), np.array([start]), np.array([end], dtype=np.float64)
+    )
+
+
+def _arcs_path(arcs: list[int], se: int, sf: float, de: int, df: float) -> PathArrays:
+    """The path of a CCH query: whole arcs, behind the part of the origin's edge from
+    ``sf`` (``se`` < 0: none) and before the destination's up to ``df``."""
+    head = [se] if se >= 0 else []
+    tail = [de] if de >= 0 else []
+    edges = np.array([*head, *arcs, *tail], dtype=np.int64)
+    start = np.zeros(edges.shape[0])
+    end = np.ones(edges.shape[0])
+    if head:
+        start[0] = sf
+    if tail:
+        end[-1] = df
     return PathArrays(edges, start, end)
 
 
@@ -907,7 +930,7 @@ class NetworkxEngine:
                     pieces.append(Piece(tag[1], tag[2], tag[3]))
             else:
                 pieces.append(Piece(int(tag)))
-        kept = _drop_empty(tuple(pieces))
+        kept = PathArrays.of(pieces).without_empty()
         return EdgePath(kept, path_cost(w, kept))
 
 

@@ -484,9 +484,8 @@ def _route_legs(
         legs.append(path)
     if len(legs) == 1:
         return legs[0]
-    pieces = tuple(p for path in legs for p in path.pieces)
-    arrays = PathArrays.concat([path.path_arrays() for path in legs])
-    return EdgePath(pieces, sum(path.cost for path in legs), arrays)
+    arrays = PathArrays.concat([path.arrays for path in legs])
+    return EdgePath(arrays, sum(path.cost for path in legs))
 
 
 def _plan(
@@ -503,14 +502,13 @@ def _plan(
 ) -> RoutePlan:
     graph = state.graph
 
-    def summary(path: EdgePath, arrays: PathArrays | None = None) -> RouteSummary:
+    def summary(path: EdgePath) -> RouteSummary:
         return summarise(
             graph,
             risk_view,
-            path.pieces,
+            path.arrays,
             high_risk_per_km=state.high_risk_per_km,
             depart_at=depart_at,
-            arrays=arrays,
         )
 
     levels = state.cost_model.levels
@@ -520,7 +518,7 @@ def _plan(
     with _searched_ahead(state, risk_view, points, key_for, ends, forbidden) as ahead:
         key = key_for(level)
         best = _route_legs(state, risk_view, key, points, forbidden)
-        routes = [PlannedRoute(0, "recommended", summary(best, best.arrays), 1.0, level, best.cost)]
+        routes = [PlannedRoute(0, "recommended", summary(best), 1.0, level, best.cost)]
         if alternatives > 0 and len(points) == 2:
             for alt in find_alternatives(
                 state.engine, key, best, points[0], points[1], alternatives, forbidden=forbidden
@@ -529,7 +527,7 @@ def _plan(
                     PlannedRoute(
                         len(routes),
                         "alternative",
-                        summary(alt.path, alt.path.arrays),
+                        summary(alt.path),
                         alt.overlap,
                         level,
                         alt.path.cost,
@@ -541,7 +539,7 @@ def _plan(
             # summarised in full (steps, polyline, explained hotspots). Paths are told apart
             # by their arrays' bytes (hashing long tuples of pieces cost more).
             candidates: list[tuple[EdgePath, PathArrays, float, float, float]] = [
-                (EdgePath(r.summary.pieces, r.cost), r.summary.path, r.risk_aversion,
+                (EdgePath(r.summary.path, r.cost), r.summary.path, r.risk_aversion,
                  r.summary.duration_s, r.summary.exposure)
                 for r in routes
             ]  # fmt: skip
@@ -581,7 +579,7 @@ def _plan(
                         PlannedRoute(
                             rank,
                             "pareto",
-                            summary(path, arrays),
+                            summary(path),
                             overlap(graph, arrays, routes[0].summary.path),
                             lv,
                             path.cost,

@@ -117,16 +117,15 @@ class RouteSteps:
             yield RouteStep(street, *figures)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class RouteSummary:
     """A route, ready for the API layer to serialise.
 
     ``lonlat_deg`` is the polyline, ``(n, 2)`` lon/lat degrees, with the first and last
-    edges cut at the snap fractions (``coordinates``: as ``[lon, lat]`` lists); ``pieces``
-    the edge pieces travelled (``path``: as arrays).
+    edges cut at the snap fractions (``coordinates``: as ``[lon, lat]`` lists); ``path``
+    the edge pieces travelled, as arrays (``pieces``: as :class:`Piece` tuples).
     """
 
-    pieces: tuple[Piece, ...]
     path: PathArrays
     distance_m: float
     duration_s: float
@@ -139,9 +138,15 @@ class RouteSummary:
     profile: RouteRiskProfile
 
     @property
+    def pieces(self) -> tuple[Piece, ...]:
+        """The edge pieces travelled (``path`` as :class:`Piece` tuples)."""
+        return self.path.pieces()
+
+    @property
     def edges(self) -> list[int]:
         """Edge indexes of the pieces, in order."""
-        return [p.edge for p in self.pieces]
+        edges: list[int] = self.path.edges.tolist()
+        return edges
 
     @property
     def coordinates(self) -> list[list[float]]:
@@ -514,11 +519,10 @@ def measure(
 def summarise(
     graph: RoadGraph,
     risk: RiskView,
-    pieces: Sequence[Piece],
+    pieces: Sequence[Piece] | PathArrays,
     *,
     high_risk_per_km: float,
     depart_at: datetime | None = None,
-    arrays: PathArrays | None = None,
 ) -> RouteSummary:
     """Measure a route made of edge pieces.
 
@@ -529,26 +533,24 @@ def summarise(
     risk
         Risk per km and contributors per edge.
     pieces
-        Consecutive edge pieces (see :class:`corridors.routing.engine.Piece`), non-empty.
+        Consecutive edge pieces (see :class:`corridors.routing.engine.Piece`), non-empty,
+        or the same as :class:`PathArrays` (kept with the summary, as its ``path``).
     high_risk_per_km
         Threshold, risk per km, at or above which an edge counts as high risk (hotspots,
         ``high_risk_distance_m``).
     depart_at
         Departure time recorded in the risk profile.
-    arrays
-        ``pieces`` as :class:`PathArrays`, when the caller has them already.
 
     Returns
     -------
     RouteSummary
         Distances in metres, durations in seconds, exposure in risk x km.
     """
-    path = arrays if arrays is not None else PathArrays.of(pieces)
+    path = _arrays(pieces)
     m = _Measures.of(graph, risk, path, high_risk_per_km)
     geometry = _Geometry.of(graph, path)
     profile = _profile(m, _hotspots(graph, risk, m, geometry), depart_at)
     return RouteSummary(
-        pieces=tuple(pieces),
         path=path,
         distance_m=profile.distance_m,
         duration_s=profile.duration_s,

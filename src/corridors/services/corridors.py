@@ -201,7 +201,7 @@ def evaluate(
         return CorridorEvaluation(status, reason, at, None, None, None)
     best = result.routes[0]
     field = result.field
-    edges = [p.edge for p in best.summary.pieces]
+    edges = best.summary.edges
     zones = sorted(
         {
             field.zone_ids[int(field.edge_zone[e])]

@@ -26,7 +26,7 @@ from corridors.graph.snap import Snap
 from corridors.risk.engine import RiskField
 from corridors.risk.zones import edges_intersecting
 from corridors.routing import PlannedRoute, RouteBlockedError, RoutePlan, plan_routes
-from corridors.routing.engine import Piece
+from corridors.routing.engine import PathArrays, Piece
 from corridors.routing.summary import RouteSummary, measure, summarise
 from corridors.services.runtime import Runtime
 
@@ -127,12 +127,12 @@ def _in_risk(field: RiskField, edge: int, high_per_km: float) -> bool:
 
 
 def _profile(
-    runtime: Runtime, profile: RouteRiskProfile, pieces: Sequence[Piece], field: RiskField
+    runtime: Runtime, profile: RouteRiskProfile, path: PathArrays, field: RiskField
 ) -> RouteRiskProfile:
     """``profile`` with its ends marked as in risk also when they lie in a caution zone."""
     high = runtime.risk.routing.high_risk_per_km
-    starts = _in_risk(field, pieces[0].edge, high)
-    ends = _in_risk(field, pieces[-1].edge, high)
+    starts = _in_risk(field, int(path.edges[0]), high)
+    ends = _in_risk(field, int(path.edges[-1]), high)
     if starts == profile.starts_in_risk and ends == profile.ends_in_risk:
         return profile
     return replace(profile, starts_in_risk=starts, ends_in_risk=ends)
@@ -189,7 +189,7 @@ def _assess(
 ) -> tuple[RiskLevel, EscortAssessment]:
     policy = runtime.escort_policy
     high = runtime.risk.routing.high_risk_per_km
-    profile = _profile(runtime, summary.profile, summary.pieces, field)
+    profile = _profile(runtime, summary.profile, summary.path, field)
 
     def find_safer_route(budget_fraction: float) -> RouteRiskProfile | None:
         limit_s = summary.duration_s * (1.0 + budget_fraction)
@@ -197,7 +197,7 @@ def _assess(
         if not safer:
             return None
         best = min(safer, key=lambda c: (c.exposure, c.duration_s))
-        return _profile(runtime, best.profile, best.pieces, field)
+        return _profile(runtime, best.profile, best.path, field)
 
     # A convoy cannot leave in the past: no earlier than the requested departure or now.
     earliest = min(summary.profile.depart_at or runtime.now(), runtime.now())
@@ -214,7 +214,7 @@ def _assess(
             depart_at=at,
             with_hotspots=False,
         )
-        return _profile(runtime, again, summary.pieces, other)
+        return _profile(runtime, again, summary.path, other)
 
     def departure_hotspots(at: datetime) -> tuple[Hotspot, ...]:
         other = departure_field(at)
@@ -316,7 +316,11 @@ def plan(
 
 
 def _assess_pieces(
-    runtime: Runtime, pieces: Sequence[Piece], *, convoy: Convoy, depart_at: datetime
+    runtime: Runtime,
+    pieces: Sequence[Piece] | PathArrays,
+    *,
+    convoy: Convoy,
+    depart_at: datetime,
 ) -> tuple[RouteSummary, RiskLevel, EscortAssessment]:
     field = runtime.risk.field_at(depart_at)
     summary = summarise(
@@ -380,5 +384,4 @@ def assess_geometry(
         )
     except RouteBlockedError as exc:
         raise _no_route(exc, field, constrained=False) from exc
-    pieces = route_plan.routes[0].summary.pieces
-    return _assess_pieces(runtime, pieces, convoy=convoy, depart_at=at)
+    return _assess_pieces(runtime, route_plan.routes[0].summary.path, convoy=convoy, depart_at=at)
