@@ -42,7 +42,7 @@ def _check_path(graph, weights, path: EdgePath, origin: At, destination: At) -> 
     total = sum(weights[p.edge] * (p.end - p.start) for p in pieces)
     assert total == pytest.approx(path.cost, abs=1e-9)
     # The arrays the engine keeps are the pieces.
-    arrays, direct = path.path_arrays(), PathArrays.of(pieces)
+    arrays, direct = path.arrays, PathArrays.of(pieces)
     assert arrays.key == direct.key
 
 

@@ -122,7 +122,7 @@ def find_alternatives(
     if count <= 0 or best.cost <= 0:
         return []
     graph = engine.graph
-    best_arrays = best.path_arrays()
+    best_arrays = best.arrays
     used = set(graph.edge_tail[best_arrays.edges].tolist())
     used |= set(graph.edge_head[best_arrays.edges].tolist())
     via = _via_sample(graph, origin, destination, max_stretch)
@@ -144,7 +144,7 @@ def find_alternatives(
         path = engine.route_via(key, origin, v, destination, forbidden=forbidden)
         if path is None or path.cost > limit:
             continue
-        arrays = path.path_arrays()
+        arrays = path.arrays
         heads = graph.edge_head[arrays.edges]
         used.update(heads.tolist())
         if np.unique(heads).shape[0] != heads.shape[0]:  # not simple

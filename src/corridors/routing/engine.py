@@ -175,11 +175,6 @@ class EdgePath:
     arrays: PathArrays
     cost: float
 
-    @classmethod
-    def of(cls, pieces: Sequence[Piece], cost: float) -> EdgePath:
-        """A path of ``pieces`` (non-empty)."""
-        return cls(PathArrays.of(pieces), cost)
-
     @property
     def pieces(self) -> tuple[Piece, ...]:
         """The pieces as :class:`Piece` tuples."""
@@ -190,10 +185,6 @@ class EdgePath:
         """Edge indexes of the pieces, in order."""
         edges: list[int] = self.arrays.edges.tolist()
         return edges
-
-    def path_arrays(self) -> PathArrays:
-        """The pieces as :class:`PathArrays`."""
-        return self.arrays
 
 
 @dataclass(frozen=True, slots=True)
@@ -832,7 +823,9 @@ class CCHEngine:
 
 def _one_piece(edge: int, start: float, end: float) -> PathArrays:
     return PathArrays(
-        np.array([edge], dtype=np.int64), np.array([start]), np.array([end], dtype=np.float64)
+        np.array([edge], dtype=np.int64),
+        np.array([start], dtype=np.float64),
+        np.array([end], dtype=np.float64),
     )
 
 

@@ -538,9 +538,9 @@ def _plan(
             # Candidates are compared on their figures; only new members of the front are
             # summarised in full (steps, polyline, explained hotspots). Paths are told apart
             # by their arrays' bytes (hashing long tuples of pieces cost more).
-            candidates: list[tuple[EdgePath, PathArrays, float, float, float]] = [
-                (EdgePath(r.summary.path, r.cost), r.summary.path, r.risk_aversion,
-                 r.summary.duration_s, r.summary.exposure)
+            candidates: list[tuple[EdgePath, float, float, float]] = [
+                (EdgePath(r.summary.path, r.cost), r.risk_aversion, r.summary.duration_s,
+                 r.summary.exposure)
                 for r in routes
             ]  # fmt: skip
             rank_of = {r.summary.path.key: r.rank for r in routes}
@@ -561,17 +561,18 @@ def _plan(
                     path = ahead[lv].result()
                 else:
                     path = _route_legs(state, risk_view, key_for(lv), points, forbidden)
-                arrays = path.path_arrays()
+                arrays = path.arrays
                 path_at[lv] = arrays.key
                 if arrays.key in seen:
                     continue
                 seen.add(arrays.key)
                 figures = duration_and_exposure(graph, risk_view, arrays)
-                candidates.append((path, arrays, lv, *figures))
-            objectives = [(c[3], c[4]) for c in candidates]
+                candidates.append((path, lv, *figures))
+            objectives = [(c[2], c[3]) for c in candidates]
             front = pareto_front(list(range(len(candidates))), objectives, keep=range(len(routes)))
             for i in front:
-                path, arrays, lv, duration_s, exposure = candidates[i]
+                path, lv, duration_s, exposure = candidates[i]
+                arrays = path.arrays
                 rank = rank_of.get(arrays.key)
                 if rank is None:
                     rank = rank_of[arrays.key] = len(routes)
