@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -120,9 +120,15 @@ def _free_port() -> int:
 
 @contextmanager
 def uvicorn_server(
-    *, workers: int, database_url: str, data_dir: Path, osm_file: Path | None
+    *,
+    workers: int,
+    database_url: str,
+    data_dir: Path,
+    osm_file: Path | None,
+    extra_env: Mapping[str, str] | None = None,
 ) -> Iterator[str]:
-    """``uvicorn corridors.api.app:create_app --factory --workers N`` on a loopback port."""
+    """``uvicorn corridors.api.app:create_app --factory --workers N`` on a loopback port
+    (``extra_env``: more environment, e.g. ``PYTHONPATH`` to serve another checkout)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CORRIDORS_")}
     env.update(
         CORRIDORS_DATA_DIR=str(data_dir),
@@ -131,6 +137,7 @@ def uvicorn_server(
     )
     if osm_file is not None:
         env["CORRIDORS_OSM_FILE"] = str(osm_file)
+    env.update(extra_env or {})
     port = _free_port()
     command = [
         sys.executable,
