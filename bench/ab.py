@@ -42,10 +42,11 @@ from corridors.graph.cache import load_graph, save_graph
 from corridors.graph.model import RoadGraph
 from corridors.graph.synthetic import district_city
 from load import uvicorn_server
+from routing import SIDES
 
 ROOT = Path(__file__).resolve().parents[1]
-#: Streets a side of the district city: ~10k, ~100k and ~1M nodes (as ``bench/routing.py``).
-SIDES = {"10k": 105, "100k": 332, "1M": 1050}
+#: The district cities of ``bench/routing.py`` (its grids are not district cities).
+CITIES = sorted(name for name in SIDES if not name.endswith("-grid"))
 _CLI = "from corridors.cli import main; main()"
 CATEGORIES = ("armed_clash", "attack", "abduction", "looting", "roadblock", "riot")
 
@@ -151,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the comparison and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--against", required=True, help="git ref to compare with")
-    parser.add_argument("--graph", choices=sorted(SIDES), default="100k")
+    parser.add_argument("--graph", choices=CITIES, default="100k")
     parser.add_argument("--reports", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--requests", type=int, default=300, help="pairs per round")
@@ -177,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def route(side: str, body: dict[str, object]) -> float:
             url, key = servers[side]
+            body = {**body, "alternatives": args.alternatives}
             t0 = time.perf_counter()
             response = client.post(f"{url}/v1/routes", json=body, headers={"X-API-Key": key})
             elapsed = time.perf_counter() - t0
@@ -187,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         while time.monotonic() < warm_until:
             for body in _pairs(graph, 10, rng):
                 for side in servers:
-                    route(side, {**body, "alternatives": args.alternatives})
+                    route(side, body)
 
         print(
             f"POST /v1/routes, {args.graph} district city, {args.reports:,} reports, "
@@ -200,17 +202,19 @@ def main(argv: list[str] | None = None) -> int:
             for i, body in enumerate(_pairs(graph, args.requests, rng)):
                 order = ("ref", "this") if i % 2 == 0 else ("this", "ref")
                 for side in order:
-                    latency_s[side].append(route(side, {**body, "alternatives": args.alternatives}))
-            ref = np.array(latency_s["ref"][start:]) * 1e3
-            new = np.array(latency_s["this"][start:]) * 1e3
-            print(f"| {k + 1} | {ref.shape[0]} | {np.median(ref):.2f} | {np.median(new):.2f} "
-                  f"| {np.median(new - ref):+.2f} |")  # fmt: skip
-    ref = np.array(latency_s["ref"]) * 1e3
-    new = np.array(latency_s["this"]) * 1e3
-    faster = float(np.mean(new < ref)) * 100
-    print(f"| all | {ref.shape[0]} | {np.median(ref):.2f} | {np.median(new):.2f} "
-          f"| {np.median(new - ref):+.2f} ({faster:.0f} % of pairs faster here) |")  # fmt: skip
+                    latency_s[side].append(route(side, body))
+            print(_row(str(k + 1), latency_s["ref"][start:], latency_s["this"][start:]))
+    print(_row("all", latency_s["ref"], latency_s["this"], share_faster=True))
     return 0
+
+
+def _row(label: str, ref_s: list[float], this_s: list[float], *, share_faster: bool = False) -> str:
+    """A table row: pairs, each build's p50 and the paired median difference, ms."""
+    ref, new = np.array(ref_s) * 1e3, np.array(this_s) * 1e3
+    diff = f"{np.median(new - ref):+.2f}"
+    if share_faster:
+        diff += f" ({float(np.mean(new < ref)) * 100:.0f} % of pairs faster here)"
+    return f"| {label} | {ref.shape[0]} | {np.median(ref):.2f} | {np.median(new):.2f} | {diff} |"
 
 
 if __name__ == "__main__":
