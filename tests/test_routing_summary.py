@@ -11,7 +11,7 @@ import pytest
 from corridors.graph.geo import haversine_m
 from corridors.routing._toygraph import graph_from_edges
 from corridors.routing.engine import PathArrays, Piece
-from corridors.routing.summary import cut_polyline, measure, summarise
+from corridors.routing.summary import cut_polyline, measure, summarise, summarise_many
 
 
 @dataclass
@@ -196,6 +196,29 @@ def _close(got, want) -> None:
     np.testing.assert_allclose(got_a, want_a, rtol=1e-9, atol=1e-9)
 
 
+def _assert_matches(s, ref) -> None:
+    """A summary against the reference's figures, hotspots, steps and polyline."""
+    assert s.distance_m == pytest.approx(ref["distance_m"])
+    assert s.duration_s == pytest.approx(ref["duration_s"])
+    assert s.exposure == pytest.approx(ref["exposure"])
+    assert s.max_edge_risk_per_km == pytest.approx(ref["max"])
+    assert s.high_risk_distance_m == pytest.approx(ref["high_m"])
+    assert [(h.street, h.report_ids) for h in s.hotspots] == [(r[3], r[4]) for r in ref["hotspots"]]
+    _close(
+        [(h.from_m, h.to_m, h.risk_per_km, *h.start, *h.end) for h in s.hotspots],
+        [(*r[:3], *r[5], *r[6]) for r in ref["hotspots"]],
+    )
+    assert [st.street for st in s.steps] == [r[0] for r in ref["steps"]]
+    _close(
+        [
+            (st.distance_m, st.duration_s, st.exposure, st.risk_per_km, st.max_risk_per_km)
+            for st in s.steps
+        ],
+        [r[1:] for r in ref["steps"]],
+    )
+    _close(s.coordinates, ref["coordinates"])
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_summary_matches_the_per_piece_reference(seed: int) -> None:
     from corridors.graph.synthetic import synthetic_city
@@ -207,30 +230,39 @@ def test_summary_matches_the_per_piece_reference(seed: int) -> None:
     risk = Risk(rpk, np.zeros(graph.edge_count, dtype=bool))
     for pieces in _random_paths(graph, rng, 40):
         s = summarise(graph, risk, pieces, high_risk_per_km=3.0)
-        ref = _reference(graph, risk, pieces, 3.0)
-        assert s.distance_m == pytest.approx(ref["distance_m"])
-        assert s.duration_s == pytest.approx(ref["duration_s"])
-        assert s.exposure == pytest.approx(ref["exposure"])
-        assert s.max_edge_risk_per_km == pytest.approx(ref["max"])
-        assert s.high_risk_distance_m == pytest.approx(ref["high_m"])
-        assert [(h.street, h.report_ids) for h in s.hotspots] == [
-            (r[3], r[4]) for r in ref["hotspots"]
-        ]
-        _close(
-            [(h.from_m, h.to_m, h.risk_per_km, *h.start, *h.end) for h in s.hotspots],
-            [(*r[:3], *r[5], *r[6]) for r in ref["hotspots"]],
-        )
-        assert [st.street for st in s.steps] == [r[0] for r in ref["steps"]]
-        _close(
-            [
-                (st.distance_m, st.duration_s, st.exposure, st.risk_per_km, st.max_risk_per_km)
-                for st in s.steps
-            ],
-            [r[1:] for r in ref["steps"]],
-        )
-        _close(s.coordinates, ref["coordinates"])
+        _assert_matches(s, _reference(graph, risk, pieces, 3.0))
         profile = measure(graph, risk, pieces, high_risk_per_km=3.0)
         assert profile == s.profile
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_routes_summarised_together_get_each_routes_own_figures(seed: int) -> None:
+    """Laid end to end, the routes must not leak into each other: a run of high-risk pieces
+    or a step never spans two routes, each route starts its distances at 0, keeps its own
+    first point and gets the same profile as alone."""
+    from corridors.graph.synthetic import synthetic_city
+
+    graph = synthetic_city(12, 12, seed=seed)
+    rng = np.random.default_rng(seed)
+    rpk = np.where(rng.random(graph.edge_count) < 0.5, rng.uniform(0, 9, graph.edge_count), 0.0)
+    risk = VariedRisk(rpk, np.zeros(graph.edge_count, dtype=bool))
+    walks = _random_paths(graph, rng, 30)
+    # Each route then one starting where it ends, on the same edge (street, risk, point):
+    # where a run, a step or a duplicate point would join across the routes.
+    for k in range(0, 20, 2):
+        end = walks[k][-1]
+        rpk[end.edge] = 5.0
+        walks.insert(k + 1, [Piece(end.edge, end.end, 1.0), *walks[k + 1][1:]])
+    paths = [PathArrays.of(pieces) for pieces in walks]
+    together = summarise_many(graph, risk, paths, high_risk_per_km=3.0)
+    assert len(together) == len(paths)
+    for pieces, path, s in zip(walks, paths, together, strict=True):
+        assert s.path is path
+        _assert_matches(s, _reference(graph, risk, pieces, 3.0))
+        alone = summarise(graph, risk, pieces, high_risk_per_km=3.0)
+        assert s.profile == alone.profile
+        assert s.coordinates == alone.coordinates
+    assert summarise_many(graph, risk, [], high_risk_per_km=3.0) == []
 
 
 @dataclass

@@ -45,7 +45,7 @@ from corridors.routing.summary import (
     RiskView,
     RouteSummary,
     duration_and_exposure,
-    summarise,
+    summarise_many,
 )
 
 __all__ = [
@@ -501,16 +501,6 @@ def _plan(
     depart_at: datetime | None,
 ) -> RoutePlan:
     graph = state.graph
-
-    def summary(path: EdgePath) -> RouteSummary:
-        return summarise(
-            graph,
-            risk_view,
-            path.arrays,
-            high_risk_per_km=state.high_risk_per_km,
-            depart_at=depart_at,
-        )
-
     levels = state.cost_model.levels
     # The Pareto sweep's end levels are always searched: search them beside the recommended
     # route (RoutingKit queries release the GIL; one CCH query takes 3.4 ms at 1M nodes).
@@ -518,37 +508,28 @@ def _plan(
     with _searched_ahead(state, risk_view, points, key_for, ends, forbidden) as ahead:
         key = key_for(level)
         best = _route_legs(state, risk_view, key, points, forbidden)
-        routes = [PlannedRoute(0, "recommended", summary(best), 1.0, level, best.cost)]
+        # The routes found, summarised together at the end (one pass for all of them).
+        found = [_Found("recommended", best, 1.0, level)]
         if alternatives > 0 and len(points) == 2:
             for alt in find_alternatives(
                 state.engine, key, best, points[0], points[1], alternatives, forbidden=forbidden
             ):
-                routes.append(
-                    PlannedRoute(
-                        len(routes),
-                        "alternative",
-                        summary(alt.path),
-                        alt.overlap,
-                        level,
-                        alt.path.cost,
-                    )
-                )
+                found.append(_Found("alternative", alt.path, alt.overlap, level))
         points_out: list[ParetoPoint] = []
         if pareto:
-            # Candidates are compared on their figures; only new members of the front are
-            # summarised in full (steps, polyline, explained hotspots). Paths are told apart
-            # by their arrays' bytes (hashing long tuples of pieces cost more).
+            # Candidates are compared on their figures; only new members of the front become
+            # routes. Paths are told apart by their arrays' bytes (hashing long tuples of
+            # pieces cost more).
             candidates: list[tuple[EdgePath, float, float, float]] = [
-                (EdgePath(r.summary.path, r.cost), r.risk_aversion, r.summary.duration_s,
-                 r.summary.exposure)
-                for r in routes
-            ]  # fmt: skip
-            rank_of = {r.summary.path.key: r.rank for r in routes}
+                (f.path, f.risk_aversion, *duration_and_exposure(graph, risk_view, f.path.arrays))
+                for f in found
+            ]
+            rank_of = {f.path.arrays.key: rank for rank, f in enumerate(found)}
             seen = set(rank_of)
             # The cost is linear in lambda, so a path optimal at two levels is optimal at
             # every level between them: the end levels first, then a level only when the
             # paths at its nearest known neighbours differ.
-            path_at: dict[float, bytes] = {level: routes[0].summary.path.key}
+            path_at: dict[float, bytes] = {level: best.arrays.key}
             for lv in [levels[0], levels[-1], *levels[1:-1]]:
                 if lv in path_at:
                     continue
@@ -569,25 +550,38 @@ def _plan(
                 figures = duration_and_exposure(graph, risk_view, arrays)
                 candidates.append((path, lv, *figures))
             objectives = [(c[2], c[3]) for c in candidates]
-            front = pareto_front(list(range(len(candidates))), objectives, keep=range(len(routes)))
+            front = pareto_front(list(range(len(candidates))), objectives, keep=range(len(found)))
             for i in front:
                 path, lv, duration_s, exposure = candidates[i]
                 arrays = path.arrays
                 rank = rank_of.get(arrays.key)
                 if rank is None:
-                    rank = rank_of[arrays.key] = len(routes)
-                    routes.append(
-                        PlannedRoute(
-                            rank,
-                            "pareto",
-                            summary(path),
-                            overlap(graph, arrays, routes[0].summary.path),
-                            lv,
-                            path.cost,
-                        )
-                    )
+                    rank = rank_of[arrays.key] = len(found)
+                    found.append(_Found("pareto", path, overlap(graph, arrays, best.arrays), lv))
                 points_out.append(ParetoPoint(duration_s, exposure, rank))
-        return RoutePlan(routes, points_out, level)
+    summaries = summarise_many(
+        graph,
+        risk_view,
+        [f.path.arrays for f in found],
+        high_risk_per_km=state.high_risk_per_km,
+        depart_at=depart_at,
+    )
+    routes = [
+        PlannedRoute(rank, f.label, summary, f.overlap, f.risk_aversion, f.path.cost)
+        for rank, (f, summary) in enumerate(zip(found, summaries, strict=True))
+    ]
+    return RoutePlan(routes, points_out, level)
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    """A route of the plan before its summary: its label, path, overlap with the
+    recommended route and the level whose metric found it."""
+
+    label: str
+    path: EdgePath
+    overlap: float
+    risk_aversion: float
 
 
 #: Searches of a request's Pareto sweep run here beside the request's own thread.

@@ -252,45 +252,6 @@ def _arrays(pieces: Sequence[Piece] | PathArrays) -> PathArrays:
 
 
 @dataclass(frozen=True, slots=True)
-class _Measures:
-    """Per-piece figures of a path (arrays aligned with the pieces)."""
-
-    edges: IntArray
-    start: FloatArray  # fraction where each piece starts on its edge
-    end: FloatArray
-    length_m: FloatArray
-    duration_s: FloatArray
-    risk_per_km: FloatArray  # NaN read as 0
-    exposure: FloatArray
-    high: BoolArray
-    start_m: FloatArray  # (n + 1,): distance from the route start to each piece's start
-
-    @classmethod
-    def of(
-        cls, graph: RoadGraph, risk: RiskView, path: PathArrays, high_per_km: float
-    ) -> _Measures:
-        # Lengths and durations do not depend on the risk: made once per path (a route is
-        # measured on several risk fields: Pareto figures, summary, departure times).
-        base = path.derived.get("lengths")
-        if not isinstance(base, _Lengths):
-            base = path.derived["lengths"] = _Lengths.of(graph, path)
-        piece_risk = np.asarray(_edge_risk_of(risk, path.edges), dtype=np.float64)
-        if not np.isfinite(piece_risk).all():  # rare: skip nan_to_num's overhead otherwise
-            piece_risk = np.nan_to_num(piece_risk, nan=0.0)
-        return cls(
-            edges=path.edges,
-            start=path.start,
-            end=path.end,
-            length_m=base.length_m,
-            duration_s=base.duration_s,
-            risk_per_km=piece_risk,
-            exposure=piece_risk * base.length_m / 1000.0,
-            high=piece_risk >= high_per_km,
-            start_m=base.start_m,
-        )
-
-
-@dataclass(frozen=True, slots=True)
 class _Lengths:
     """Per-piece length (m), duration (s) and start (m from the route start) of a path."""
 
@@ -300,13 +261,79 @@ class _Lengths:
 
     @classmethod
     def of(cls, graph: RoadGraph, path: PathArrays) -> _Lengths:
+        """The lengths of ``path``, made once per path (they do not depend on the risk)."""
+        made = path.derived.get("lengths")
+        if isinstance(made, _Lengths):
+            return made
         share = path.end - path.start
         length = graph.edge_length_m[path.edges] * share
-        return cls(
+        made = path.derived["lengths"] = cls(
             length_m=length,
             duration_s=graph.edge_duration_s[path.edges] * share,
             start_m=np.concatenate([[0.0], np.cumsum(length)]),
         )
+        return made
+
+
+def _joined(parts: Sequence[FloatArray]) -> FloatArray:
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class _Measures:
+    """Per-piece figures of one or more paths laid end to end (arrays aligned with the
+    pieces): path ``r`` holds pieces ``first[r]:first[r + 1]``."""
+
+    first: IntArray  # (routes + 1,)
+    edges: IntArray
+    length_m: FloatArray
+    duration_s: FloatArray
+    risk_per_km: FloatArray  # NaN read as 0
+    exposure: FloatArray
+    high: BoolArray
+    start_m: FloatArray  # distance from its route's start to each piece's start
+    end_m: FloatArray  # ... and to its end
+
+    @classmethod
+    def of(
+        cls,
+        graph: RoadGraph,
+        risk: RiskView,
+        paths: Sequence[PathArrays],
+        whole: PathArrays,
+        high_per_km: float,
+    ) -> _Measures:
+        """The figures of ``paths`` (each non-empty), ``whole`` their pieces joined."""
+        lengths = [_Lengths.of(graph, p) for p in paths]
+        sizes = [p.edges.shape[0] for p in paths]
+        if not all(sizes):
+            raise ValueError("a route needs at least one piece")
+        piece_risk = np.asarray(_edge_risk_of(risk, whole.edges), dtype=np.float64)
+        if not np.isfinite(piece_risk).all():  # rare: skip nan_to_num's overhead otherwise
+            piece_risk = np.nan_to_num(piece_risk, nan=0.0)
+        length_m = _joined([b.length_m for b in lengths])
+        return cls(
+            first=np.array([0, *itertools.accumulate(sizes)], dtype=np.int64),
+            edges=whole.edges,
+            length_m=length_m,
+            duration_s=_joined([b.duration_s for b in lengths]),
+            risk_per_km=piece_risk,
+            exposure=piece_risk * length_m / 1000.0,
+            high=piece_risk >= high_per_km,
+            start_m=_joined([b.start_m[:-1] for b in lengths]),
+            end_m=_joined([b.start_m[1:] for b in lengths]),
+        )
+
+    @property
+    def routes(self) -> int:
+        """How many paths the pieces belong to."""
+        return int(self.first.shape[0]) - 1
+
+    def split(self, starts: IntArray) -> list[tuple[int, int]]:
+        """Per route, ``[a, b)`` of the items (hotspots, steps) that start at pieces
+        ``starts`` (ascending) inside its pieces."""
+        bounds = np.searchsorted(starts, self.first).tolist()
+        return list(itertools.pairwise(bounds))
 
 
 class _Geometry:
@@ -361,15 +388,17 @@ class _Geometry:
                 points[j] = (float(x), float(y))
         return points
 
-    def coordinates(self) -> FloatArray:
-        """The whole polyline, ``(n, 2)`` lon/lat, consecutive duplicate points removed (at
-        least two points)."""
-        total = int(self.count.sum())
-        block_start = np.concatenate([[0], np.cumsum(self.count)[:-1]])
-        index = np.arange(total, dtype=np.int64) + np.repeat(self.first - block_start, self.count)
+    def coordinates(self, first: IntArray) -> list[FloatArray]:
+        """The polyline of each route (pieces ``first[r]:first[r + 1]``), ``(n, 2)`` lon/lat,
+        consecutive duplicate points removed (at least two points each)."""
+        count = self.count
+        total = int(count.sum())
+        block_start = np.concatenate([[0], np.cumsum(count)[:-1]])
+        index = np.arange(total, dtype=np.int64) + np.repeat(self.first - block_start, count)
         lon = self.graph.geometry_lon[index]
         lat = self.graph.geometry_lat[index]
         if self.partial:
+            count = count.copy()  # vertices each piece gives: a cut one, its cut's
             lon_parts: list[FloatArray] = []
             lat_parts: list[FloatArray] = []
             at = 0
@@ -378,28 +407,45 @@ class _Geometry:
                 cut = self.cut(k)
                 lon_parts += [lon[at:b0], cut[:, 0]]
                 lat_parts += [lat[at:b0], cut[:, 1]]
-                at = b0 + int(self.count[k])
+                at = b0 + int(count[k])
+                count[k] = cut.shape[0]
             lon = np.concatenate([*lon_parts, lon[at:]])
             lat = np.concatenate([*lat_parts, lat[at:]])
+        route_start = np.concatenate([[0], np.cumsum(count)])[first[:-1]]
         keep = np.ones(lon.shape[0], dtype=np.bool_)
         keep[1:] = (lon[1:] != lon[:-1]) | (lat[1:] != lat[:-1])
+        keep[route_start] = True
+        bounds = [*np.cumsum(keep)[route_start[1:] - 1].tolist(), int(keep.sum())]
         points = np.column_stack((lon[keep], lat[keep]))
-        return points if points.shape[0] > 1 else np.concatenate([points, points])
+        lines = []
+        for a, b in itertools.pairwise([0, *bounds]):
+            line = points[a:b]
+            lines.append(line if line.shape[0] > 1 else np.concatenate([line, line]))
+        return lines
 
 
 def _hotspots(
     graph: RoadGraph, risk: RiskView, m: _Measures, geometry: _Geometry
-) -> tuple[Hotspot, ...]:
-    # Runs of high-risk pieces: [first, stop). Segment i spans from run i's first piece to
-    # run i+1's, so per-run reductions over pieces masked outside the runs are reduceats.
-    d = np.diff(np.concatenate([[0], m.high.astype(np.int8), [0]]))
-    firsts, stops = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+) -> list[tuple[Hotspot, ...]]:
+    """The hotspots of each route of ``m`` (``geometry`` the same pieces')."""
+    # Runs of high-risk pieces, first to last piece; a route's start begins a run and its
+    # end ends one. Segment i spans from run i's first piece to run i+1's, so per-run
+    # reductions over pieces masked outside the runs are reduceats.
+    high = m.high
+    route_first, route_last = m.first[:-1], m.first[1:] - 1
+    begins = high.copy()
+    begins[1:] &= ~high[:-1]
+    begins[route_first] = high[route_first]
+    ends = high.copy()
+    ends[:-1] &= ~high[1:]
+    ends[route_last] = high[route_last]
+    firsts, lasts = np.flatnonzero(begins), np.flatnonzero(ends)
     if firsts.size == 0:
-        return ()
-    peak = np.maximum.reduceat(np.where(m.high, m.risk_per_km, -np.inf), firsts)
-    run_length = np.where(m.high, m.length_m, -1.0)
+        return [()] * m.routes
+    peak = np.maximum.reduceat(np.where(high, m.risk_per_km, -np.inf), firsts)
+    run_length = np.where(high, m.length_m, -1.0)
     longest_m = np.maximum.reduceat(run_length, firsts)
-    run_starts = np.zeros(m.high.shape[0], dtype=np.int64)
+    run_starts = np.zeros(high.shape[0], dtype=np.int64)
     run_starts[firsts] = 1
     segment = np.cumsum(run_starts) - 1  # index of the run a piece belongs to or follows
     at_max = np.flatnonzero((run_length == longest_m[segment]) & (segment >= 0))
@@ -407,18 +453,19 @@ def _hotspots(
     longest_edges = m.edges[at_max[first_max]].tolist()
     report_ids = _report_ids(risk, m, segment, firsts.shape[0])
     keys = graph.street_keys(np.asarray(longest_edges, dtype=np.int64)).tolist()
-    return tuple(
+    hotspots = list(
         map(
             Hotspot,
             m.start_m[firsts].tolist(),
-            m.start_m[stops].tolist(),
+            m.end_m[lasts].tolist(),
             peak.tolist(),
             [graph.street_label(k) for k in keys],
             report_ids,
             geometry.endpoints(firsts, last=False),
-            geometry.endpoints(stops - 1, last=True),
+            geometry.endpoints(lasts, last=True),
         )
     )
+    return [tuple(hotspots[a:b]) for a, b in m.split(firsts)]
 
 
 def _report_ids(
@@ -451,18 +498,28 @@ def _report_ids(
     return [tuple(ordered[a:b]) for a, b in zip([0, *ends[:-1]], ends, strict=True)]
 
 
-def _steps(graph: RoadGraph, m: _Measures) -> RouteSteps:
-    # Boundaries where the street key changes, labelled once per step; merged again where
-    # two keys give the same label (a street table holding a string twice).
+def _steps(graph: RoadGraph, m: _Measures) -> list[RouteSteps]:
+    """The steps of each route of ``m``."""
+    # Boundaries where the street key changes or a route starts, labelled once per step;
+    # merged again where two keys give the same label (a street table holding a string
+    # twice).
     keys = graph.street_keys(m.edges)
     change = np.ones(keys.shape[0], dtype=np.bool_)
     np.not_equal(keys[1:], keys[:-1], out=change[1:])
+    route_start = np.zeros(keys.shape[0], dtype=np.bool_)
+    route_start[m.first[:-1]] = True
+    change |= route_start
     firsts: list[int] = []
     labels: list[str] = []
     label_of = graph.street_label
-    for k, key in zip(np.flatnonzero(change).tolist(), keys[change].tolist(), strict=True):
+    for k, key, new_route in zip(
+        np.flatnonzero(change).tolist(),
+        keys[change].tolist(),
+        route_start[change].tolist(),
+        strict=True,
+    ):
         label = label_of(key)
-        if not labels or labels[-1] != label:
+        if new_route or labels[-1] != label:
             firsts.append(k)
             labels.append(label)
     starts = np.asarray(firsts, dtype=np.int64)
@@ -471,30 +528,42 @@ def _steps(graph: RoadGraph, m: _Measures) -> RouteSteps:
     expo = np.add.reduceat(m.exposure, starts)
     peak = np.maximum.reduceat(m.risk_per_km, starts)
     mean = np.divide(expo, dist / 1000.0, out=m.risk_per_km[starts].copy(), where=dist > 0.0)
-    return RouteSteps(tuple(labels), dist, dur, expo, mean, peak)
+    return [
+        RouteSteps(tuple(labels[a:b]), dist[a:b], dur[a:b], expo[a:b], mean[a:b], peak[a:b])
+        for a, b in m.split(starts)
+    ]
 
 
-def _profile(
-    m: _Measures, hotspots: tuple[Hotspot, ...], depart_at: datetime | None
-) -> RouteRiskProfile:
-    return RouteRiskProfile(
-        distance_m=float(m.length_m.sum()),
-        duration_s=float(m.duration_s.sum()),
-        exposure=float(m.exposure.sum()),
-        max_edge_risk_per_km=float(m.risk_per_km.max()),
-        high_risk_distance_m=float(m.length_m[m.high].sum()),
-        hotspots=hotspots,
-        depart_at=depart_at,
-        starts_in_risk=bool(m.high[0]),
-        ends_in_risk=bool(m.high[-1]),
-    )
+def _profiles(
+    m: _Measures, hotspots: Sequence[tuple[Hotspot, ...]], depart_at: datetime | None
+) -> list[RouteRiskProfile]:
+    """The risk profile of each route of ``m``: sums over its slice of the pieces, as over
+    the route's own arrays (the same figures to the last bit)."""
+    out = []
+    for (a, b), spots in zip(itertools.pairwise(m.first.tolist()), hotspots, strict=True):
+        length_m, high = m.length_m[a:b], m.high[a:b]
+        out.append(
+            RouteRiskProfile(
+                distance_m=float(length_m.sum()),
+                duration_s=float(m.duration_s[a:b].sum()),
+                exposure=float(m.exposure[a:b].sum()),
+                max_edge_risk_per_km=float(m.risk_per_km[a:b].max()),
+                high_risk_distance_m=float(length_m[high].sum()),
+                hotspots=spots,
+                depart_at=depart_at,
+                starts_in_risk=bool(high[0]),
+                ends_in_risk=bool(high[-1]),
+            )
+        )
+    return out
 
 
 def duration_and_exposure(
     graph: RoadGraph, risk: RiskView, pieces: Sequence[Piece] | PathArrays
 ) -> tuple[float, float]:
     """``(duration_s, exposure)`` of a route, as :func:`summarise` measures them."""
-    m = _Measures.of(graph, risk, _arrays(pieces), math.inf)
+    path = _arrays(pieces)
+    m = _Measures.of(graph, risk, [path], path, math.inf)
     return float(m.duration_s.sum()), float(m.exposure.sum())
 
 
@@ -511,9 +580,9 @@ def measure(
     the Pareto sweep compare. Same figures and hotspots as :func:`summarise`; without
     ``with_hotspots`` the hotspots are left out (the figures are complete)."""
     path = _arrays(pieces)
-    m = _Measures.of(graph, risk, path, high_risk_per_km)
-    hotspots = _hotspots(graph, risk, m, _Geometry.of(graph, path)) if with_hotspots else ()
-    return _profile(m, hotspots, depart_at)
+    m = _Measures.of(graph, risk, [path], path, high_risk_per_km)
+    hotspots = _hotspots(graph, risk, m, _Geometry.of(graph, path)) if with_hotspots else [()]
+    return _profiles(m, hotspots, depart_at)[0]
 
 
 def summarise(
@@ -546,19 +615,46 @@ def summarise(
     RouteSummary
         Distances in metres, durations in seconds, exposure in risk x km.
     """
-    path = _arrays(pieces)
-    m = _Measures.of(graph, risk, path, high_risk_per_km)
-    geometry = _Geometry.of(graph, path)
-    profile = _profile(m, _hotspots(graph, risk, m, geometry), depart_at)
-    return RouteSummary(
-        path=path,
-        distance_m=profile.distance_m,
-        duration_s=profile.duration_s,
-        exposure=profile.exposure,
-        max_edge_risk_per_km=profile.max_edge_risk_per_km,
-        high_risk_distance_m=profile.high_risk_distance_m,
-        hotspots=profile.hotspots,
-        steps=_steps(graph, m),
-        lonlat_deg=geometry.coordinates(),
-        profile=profile,
+    (summary,) = summarise_many(
+        graph, risk, [_arrays(pieces)], high_risk_per_km=high_risk_per_km, depart_at=depart_at
     )
+    return summary
+
+
+def summarise_many(
+    graph: RoadGraph,
+    risk: RiskView,
+    paths: Sequence[PathArrays],
+    *,
+    high_risk_per_km: float,
+    depart_at: datetime | None = None,
+) -> list[RouteSummary]:
+    """:func:`summarise` of several routes at once, in order, with the same figures.
+
+    The routes' pieces are laid end to end and measured in one pass (one risk lookup, one
+    ``contributor_entries`` call, one reduction per figure): the routes of one answer
+    (recommended, alternatives, Pareto) cost little more than one.
+    """
+    if not paths:
+        return []
+    whole = paths[0] if len(paths) == 1 else PathArrays.concat(paths)
+    m = _Measures.of(graph, risk, paths, whole, high_risk_per_km)
+    geometry = _Geometry.of(graph, whole)
+    profiles = _profiles(m, _hotspots(graph, risk, m, geometry), depart_at)
+    return [
+        RouteSummary(
+            path=path,
+            distance_m=profile.distance_m,
+            duration_s=profile.duration_s,
+            exposure=profile.exposure,
+            max_edge_risk_per_km=profile.max_edge_risk_per_km,
+            high_risk_distance_m=profile.high_risk_distance_m,
+            hotspots=profile.hotspots,
+            steps=steps,
+            lonlat_deg=line,
+            profile=profile,
+        )
+        for path, profile, steps, line in zip(
+            paths, profiles, _steps(graph, m), geometry.coordinates(m.first), strict=True
+        )
+    ]
