@@ -247,6 +247,14 @@ def _edge_risk_of(risk: RiskView, edges: IntArray) -> FloatArray:
     return risk.edge_risk_per_km[edges]
 
 
+def _piece_risk(risk: RiskView, edges: IntArray) -> FloatArray:
+    """Risk per km of each piece's edge, NaN read as 0."""
+    piece_risk = np.asarray(_edge_risk_of(risk, edges), dtype=np.float64)
+    if not np.isfinite(piece_risk).all():  # rare: skip nan_to_num's overhead otherwise
+        piece_risk = np.nan_to_num(piece_risk, nan=0.0)
+    return piece_risk
+
+
 def _arrays(pieces: Sequence[Piece] | PathArrays) -> PathArrays:
     return pieces if isinstance(pieces, PathArrays) else PathArrays.of(pieces)
 
@@ -308,9 +316,7 @@ class _Measures:
         sizes = [p.edges.shape[0] for p in paths]
         if not all(sizes):
             raise ValueError("a route needs at least one piece")
-        piece_risk = np.asarray(_edge_risk_of(risk, whole.edges), dtype=np.float64)
-        if not np.isfinite(piece_risk).all():  # rare: skip nan_to_num's overhead otherwise
-            piece_risk = np.nan_to_num(piece_risk, nan=0.0)
+        piece_risk = _piece_risk(risk, whole.edges)
         length_m = _joined([b.length_m for b in lengths])
         return cls(
             first=np.array([0, *itertools.accumulate(sizes)], dtype=np.int64),
@@ -561,10 +567,12 @@ def _profiles(
 def duration_and_exposure(
     graph: RoadGraph, risk: RiskView, pieces: Sequence[Piece] | PathArrays
 ) -> tuple[float, float]:
-    """``(duration_s, exposure)`` of a route, as :func:`summarise` measures them."""
+    """``(duration_s, exposure)`` of a route, as :func:`summarise` measures them (the same
+    figures to the last bit; only these two, for the Pareto sweep's candidates)."""
     path = _arrays(pieces)
-    m = _Measures.of(graph, risk, [path], path, math.inf)
-    return float(m.duration_s.sum()), float(m.exposure.sum())
+    lengths = _Lengths.of(graph, path)
+    exposure = _piece_risk(risk, path.edges) * lengths.length_m / 1000.0
+    return float(lengths.duration_s.sum()), float(exposure.sum())
 
 
 def measure(
