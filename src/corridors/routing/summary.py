@@ -18,6 +18,9 @@ Conventions
   gives per edge), and summed by report for every hotspot at once.
 - A path's per-piece lengths and durations are kept with it (``PathArrays.derived``): a
   route is measured on several risk fields (Pareto figures, summary, departure times).
+- :func:`summarise_many` summarises the routes of one answer together: their pieces laid
+  end to end, measured in one pass (numpy's cost per call, not per element, dominated
+  the summary of one route); a route's start cuts every run, step and polyline.
 - ``starts_in_risk``/``ends_in_risk`` are true when the first/last piece's edge is at or
   above the high-risk threshold; the caller may also set them from caution zones
   (``dataclasses.replace``).
