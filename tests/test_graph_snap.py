@@ -132,16 +132,18 @@ def test_service_area() -> None:
     assert not service_area_contains(GRAPH, min_lon, lat, 900)
 
 
-def test_haversine_many_matches_the_scalar_formula() -> None:
-    from corridors.graph.geo import haversine_m, haversine_m_many
+def test_polyline_legs_match_the_scalar_formula() -> None:
+    from corridors.graph.geo import haversine_m, polyline_legs_m
 
     rng = np.random.default_rng(4)
-    lon1, lon2 = rng.uniform(-72.4, -72.2, (2, 50))
-    lat1, lat2 = rng.uniform(18.4, 18.6, (2, 50))
-    got = haversine_m_many(lon1, lat1, lon2, lat2)
-    want = [haversine_m(*args) for args in zip(lon1, lat1, lon2, lat2, strict=True)]
+    lon = rng.uniform(-72.4, -72.2, 50)
+    lat = rng.uniform(18.4, 18.6, 50)
+    lon[7], lat[7] = lon[6], lat[6]  # a repeated vertex: a leg of 0 m
+    got = polyline_legs_m(lon, lat)
+    want = [haversine_m(*args) for args in zip(lon[:-1], lat[:-1], lon[1:], lat[1:], strict=True)]
     np.testing.assert_allclose(got, want, rtol=1e-12)
-    assert haversine_m_many(lon1[:1], lat1[:1], lon1[:1], lat1[:1])[0] == 0.0
+    assert got[6] == 0.0
+    assert polyline_legs_m(lon[:1], lat[:1]).shape == (0,)
 
 
 def test_index_is_small_and_covers_every_canonical_segment() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from corridors.graph.geo import haversine_m_many
+from corridors.graph.geo import polyline_legs_m
 from corridors.services.routes import _points_at
 
 # An L-shaped line: east along the equator, then north.
@@ -13,7 +13,7 @@ LINE = np.array([[0.0, 0.0], [0.001, 0.0], [0.003, 0.0], [0.003, 0.002]])
 
 
 def _lengths_m() -> np.ndarray:
-    return haversine_m_many(LINE[:-1, 0], LINE[:-1, 1], LINE[1:, 0], LINE[1:, 1])
+    return polyline_legs_m(LINE[:, 0], LINE[:, 1])
 
 
 def test_points_are_interpolated_along_the_legs_in_one_call() -> None:

@@ -242,6 +242,39 @@ def test_no_go_zone_around_destination_is_no_route(api: RouteApi) -> None:
     assert created.json()["id"] in body["blocking_zones"]
 
 
+def test_origin_in_a_caution_zone_is_said_without_any_report(api: RouteApi) -> None:
+    """Aid must reach sites in hot neighbourhoods: a caution zone around the origin marks
+    the route's start as in risk, though no road of it is high-risk, and the answer says
+    so."""
+    said = "The origin itself lies in a risky area"
+
+    def rationale() -> list[str]:
+        response = api.route()
+        assert response.status_code == 200, response.text
+        return response.json()["routes"][0]["escort"]["rationale"]  # type: ignore[no-any-return]
+
+    assert not any(said in line for line in rationale())
+    created = api.client.post(
+        "/v1/zones",
+        json={
+            "name": "airport approach",
+            "kind": "caution",
+            "multiplier": 2.0,
+            "geometry": {
+                "type": "Polygon",
+                "coordinates": [square_ring(AIRPORT["lon"], AIRPORT["lat"], 0.003)],
+            },
+        },
+        headers=api.h(Role.analyst),
+    )
+    assert created.status_code == 201, created.text
+    api.runtime.risk.refresh_now()
+    assert any(said in line for line in rationale())
+    # The zone's own floor of risk stays under the high-risk threshold: it is the zone.
+    first = api.route().json()["routes"][0]
+    assert first["risk"]["max_edge_risk"] < api.runtime.risk.routing.high_risk_per_km
+
+
 def test_avoid_polygon_changes_the_route(api: RouteApi) -> None:
     first = api.route().json()["routes"][0]
     lon, lat = _midpoint(first)

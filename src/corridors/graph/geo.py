@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from corridors.errors import InputError
 
-__all__ = ["EARTH_RADIUS_M", "LocalProjection", "haversine_m", "haversine_m_many", "parse_bbox"]
+__all__ = ["EARTH_RADIUS_M", "LocalProjection", "haversine_m", "parse_bbox", "polyline_legs_m"]
 
 EARTH_RADIUS_M = 6_371_008.8
 
@@ -31,13 +31,16 @@ def haversine_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
 
 
-def haversine_m_many(
-    lon1: FloatArray, lat1: FloatArray, lon2: FloatArray, lat2: FloatArray
-) -> FloatArray:
-    """:func:`haversine_m` element-wise over arrays of points, metres."""
-    phi1, phi2 = np.radians(lat1), np.radians(lat2)
-    dlmb = np.radians(np.asarray(lon2) - np.asarray(lon1))
-    a = np.sin((phi2 - phi1) / 2) ** 2 + np.cos(phi1) * np.cos(phi2) * np.sin(dlmb / 2) ** 2
+def polyline_legs_m(lon: FloatArray, lat: FloatArray) -> FloatArray:
+    """:func:`haversine_m` of each leg of a polyline (vertex ``k`` to ``k + 1``), metres.
+
+    Each vertex's latitude cosine is taken once, for the two legs it ends.
+    """
+    phi = np.radians(lat)
+    cos_phi = np.cos(phi)
+    half_dphi = np.sin(np.diff(phi) / 2)
+    half_dlmb = np.sin(np.radians(np.diff(lon)) / 2)
+    a = half_dphi * half_dphi + cos_phi[:-1] * cos_phi[1:] * (half_dlmb * half_dlmb)
     return np.asarray(2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(a))))
 
 

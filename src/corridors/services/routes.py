@@ -21,7 +21,7 @@ from shapely.geometry.base import BaseGeometry
 from corridors.domain import Convoy, Hotspot, RiskLevel, RouteRiskProfile
 from corridors.errors import InputError, NoRouteError, SnapError
 from corridors.escort import EscortAssessment, assess, route_level
-from corridors.graph.geo import haversine_m_many
+from corridors.graph.geo import polyline_legs_m
 from corridors.graph.snap import Snap
 from corridors.risk.engine import RiskField
 from corridors.risk.zones import edges_intersecting
@@ -122,17 +122,11 @@ def _no_route(exc: RouteBlockedError, field: RiskField, *, constrained: bool) ->
     return NoRouteError(detail, blocking_zones=zones)
 
 
-def _in_risk(field: RiskField, edge: int, high_per_km: float) -> bool:
-    return bool(field.edge_zone[edge] >= 0) or field.edge_risk(edge) >= high_per_km
-
-
-def _profile(
-    runtime: Runtime, profile: RouteRiskProfile, path: PathArrays, field: RiskField
-) -> RouteRiskProfile:
-    """``profile`` with its ends marked as in risk also when they lie in a caution zone."""
-    high = runtime.risk.routing.high_risk_per_km
-    starts = _in_risk(field, int(path.edges[0]), high)
-    ends = _in_risk(field, int(path.edges[-1]), high)
+def _profile(profile: RouteRiskProfile, path: PathArrays, field: RiskField) -> RouteRiskProfile:
+    """``profile`` (measured on ``field``) with its ends marked as in risk also when they
+    lie in a caution zone; it marks the high-risk ones itself."""
+    starts = profile.starts_in_risk or bool(field.edge_zone[path.edges[0]] >= 0)
+    ends = profile.ends_in_risk or bool(field.edge_zone[path.edges[-1]] >= 0)
     if starts == profile.starts_in_risk and ends == profile.ends_in_risk:
         return profile
     return replace(profile, starts_in_risk=starts, ends_in_risk=ends)
@@ -151,9 +145,7 @@ def _points_at(
 
     def points_at(distances_m: Sequence[float]) -> list[tuple[float, float]]:
         if not cumulative_m:
-            legs_m = haversine_m_many(
-                lonlat_deg[:-1, 0], lonlat_deg[:-1, 1], lonlat_deg[1:, 0], lonlat_deg[1:, 1]
-            )
+            legs_m = polyline_legs_m(lonlat_deg[:, 0], lonlat_deg[:, 1])
             cumulative_m.append(np.concatenate([[0.0], np.cumsum(legs_m)]))
         at = cumulative_m[0]
         d = np.asarray(distances_m, dtype=np.float64)
@@ -189,7 +181,7 @@ def _assess(
 ) -> tuple[RiskLevel, EscortAssessment]:
     policy = runtime.escort_policy
     high = runtime.risk.routing.high_risk_per_km
-    profile = _profile(runtime, summary.profile, summary.path, field)
+    profile = _profile(summary.profile, summary.path, field)
 
     def find_safer_route(budget_fraction: float) -> RouteRiskProfile | None:
         limit_s = summary.duration_s * (1.0 + budget_fraction)
@@ -197,7 +189,7 @@ def _assess(
         if not safer:
             return None
         best = min(safer, key=lambda c: (c.exposure, c.duration_s))
-        return _profile(runtime, best.profile, best.path, field)
+        return _profile(best.profile, best.path, field)
 
     # A convoy cannot leave in the past: no earlier than the requested departure or now.
     earliest = min(summary.profile.depart_at or runtime.now(), runtime.now())
@@ -214,7 +206,7 @@ def _assess(
             depart_at=at,
             with_hotspots=False,
         )
-        return _profile(runtime, again, summary.path, other)
+        return _profile(again, summary.path, other)
 
     def departure_hotspots(at: datetime) -> tuple[Hotspot, ...]:
         other = departure_field(at)
