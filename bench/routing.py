@@ -18,7 +18,9 @@ then benchmarked in a fresh subprocess that loads it, as the service does, so pe
 1. the CCH (node order + contraction) is built and timed;
 2. a :class:`~corridors.services.runtime.Runtime` is made around the graph, a temporary
    SQLite database and a fixed clock (it reuses the CCH; its own risk-aversion metrics are
-   customised), with the real FastAPI app (``create_app``) in-process (``TestClient``);
+   customised), with the real FastAPI app (``create_app``) served by ``uvicorn`` in a
+   thread of the same process on a loopback port; every request goes over HTTP
+   (``httpx``, one kept-alive connection), as a client's does;
 3. risk refresh: 1k, 10k then 100k random reports are bulk-inserted through the store and
    :meth:`RiskState.refresh_now` is timed (``explain=False``: the explaining is timed
    apart, in 5), split into the risk field compute (``RiskEngine.compute``) and the
@@ -37,6 +39,9 @@ then benchmarked in a fresh subprocess that loads it, as the service does, so pe
    compute in full: hotspots explained on demand), then the high-risk segments are
    explained ahead (``RiskState.warm_explanations``, timed, as a full refresh does before
    it installs its field) and ``alternatives=0`` and ``alternatives=2`` are measured warm;
+   at the report-to-route count, the same random pairs are also sent, interleaved, over
+   HTTP and through the in-process ``TestClient`` (what earlier runs measured with), to
+   give what the transport adds;
 6. core query p50/p95: ``CCHEngine.route`` point-on-edge to point-on-edge on the balanced
    (0.5) metric, as the planner calls it (once, after the last refresh);
 7. peak RSS (read here, before the baseline graph is built: the service never builds it);
@@ -53,12 +58,14 @@ import argparse
 import itertools
 import multiprocessing as mp
 import resource
+import socket
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -180,7 +187,40 @@ def _timed_wrap(obj: Any, name: str, sink: list[float]) -> None:
     setattr(obj, name, wrapper)
 
 
+@contextmanager
+def _served(app: Any) -> Iterator[str]:
+    """``app`` served by ``uvicorn`` in a thread of this process; yields its base URL.
+
+    The server runs as ``corridors serve`` runs it (one process, its event loop and
+    thread pool), on a socket bound here to a free loopback port.
+    """
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, proxy_headers=False, lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
+
+
 def _bench_one(name: str, path: str, opts: dict[str, Any]) -> dict[str, Any]:
+    import httpx
     from fastapi.testclient import TestClient
 
     from corridors.api.app import create_app
@@ -223,16 +263,24 @@ def _bench_one(name: str, path: str, opts: dict[str, Any]) -> dict[str, Any]:
     _timed_wrap(routing, "commit", staged_s)
     viewer = create_key(db, role=Role.viewer, name="bench-viewer", at=NOW).key
     reporter = create_key(db, role=Role.reporter, name="bench-reporter", at=NOW).key
-    client = TestClient(create_app(runtime=runtime))
-    client.__enter__()
+    stack = ExitStack()
+    base_url = stack.enter_context(_served(create_app(runtime=runtime)))
+    client = stack.enter_context(httpx.Client(base_url=base_url, timeout=120))
+    # Earlier runs measured through the in-process test client: kept for one comparison.
+    test_client = stack.enter_context(TestClient(create_app(runtime=runtime)))
     tune_for_serving()  # as the app's lifespan does when it opens its own runtime
 
-    def route(o: dict[str, float], d: dict[str, float], **body: Any) -> Any:
-        return client.post(
-            "/v1/routes",
-            json={"origin": o, "destination": d, **body},
-            headers={"X-API-Key": viewer},
-        )
+    def route_with(via: Any) -> Callable[..., Any]:
+        def route(o: dict[str, float], d: dict[str, float], **body: Any) -> Any:
+            return via.post(
+                "/v1/routes",
+                json={"origin": o, "destination": d, **body},
+                headers={"X-API-Key": viewer},
+            )
+
+        return route
+
+    route = route_with(client)
 
     # -- risk refresh for growing report counts; report-to-route after the second -------
     stored = 0
@@ -269,6 +317,7 @@ def _bench_one(name: str, path: str, opts: dict[str, Any]) -> dict[str, Any]:
         for alts, n in ((0, opts["e2e"]), (2, opts["e2e_alt"])):
             out["e2e"][(alts, target)] = _e2e(graph, route, rng, alts, n)
         if target == opts["r2r_at"]:  # last: its reports and full refreshes change the field
+            out["transport"] = _transport(graph, route, route_with(test_client), rng, opts["e2e"])
             r2r_from = len(routing_s)
             r2r = _report_to_route(graph, runtime, client, route, reporter, rng, opts, total)
             out["r2r"], out["r2r_fresh"] = [t for t, _ in r2r], [f for _, f in r2r]
@@ -292,7 +341,7 @@ def _bench_one(name: str, path: str, opts: dict[str, Any]) -> dict[str, Any]:
 
     out["rss_end_mb"] = _rss_mb()
     out["peak_mb"] = _peak_mb()
-    client.__exit__(None, None, None)
+    stack.close()
     runtime.close()
 
     if opts["baseline"]:
@@ -318,6 +367,32 @@ def _e2e(
         else:
             bad += 1
     return _pct(lat_s, 50) * 1e3, _pct(lat_s, 95) * 1e3, len(lat_s), bad
+
+
+def _transport(
+    graph: Any,
+    over_http: Callable[..., Any],
+    in_process: Callable[..., Any],
+    rng: np.random.Generator,
+    n: int,
+) -> tuple[float, float, float, int]:
+    """The same ``n`` random pairs over HTTP and through the test client, interleaved
+    (which goes first alternates): p50 ms of each and the median paired difference."""
+    http_s: list[float] = []
+    test_s: list[float] = []
+    for i in range(n):
+        o = _point(graph, int(rng.integers(graph.edge_count)), float(rng.uniform()))
+        d = _point(graph, int(rng.integers(graph.edge_count)), float(rng.uniform()))
+        took: dict[int, tuple[float, int]] = {}
+        for way in (i % 2, 1 - i % 2):
+            t0 = time.perf_counter()
+            status = (over_http, in_process)[way](o, d, alternatives=0).status_code
+            took[way] = (time.perf_counter() - t0, status)
+        if took[0][1] == 200 and took[1][1] == 200:
+            http_s.append(took[0][0])
+            test_s.append(took[1][0])
+    paired = [t - h for h, t in zip(http_s, test_s, strict=True)]
+    return _pct(http_s, 50) * 1e3, _pct(test_s, 50) * 1e3, _pct(paired, 50) * 1e3, len(paired)
 
 
 class _Snap:
@@ -574,7 +649,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return cell
 
-    print("\n### POST /v1/routes end to end, p50 / p95 ms, by reports stored\n")
+    print("\n### POST /v1/routes end to end over HTTP, p50 / p95 ms, by reports stored\n")
     print(
         _table(
             rows,
@@ -582,6 +657,23 @@ def main(argv: list[str] | None = None) -> int:
             + [(f"alt=0 cold, {c:,} reports", e2e("cold", c)) for c in counts]
             + [(f"alt=0, {c:,} reports", e2e(0, c)) for c in counts]
             + [(f"alt=2, {c:,} reports", e2e(2, c)) for c in counts],
+        )
+    )
+    print(f"\n### Over HTTP against the in-process test client, alt=0, {a.r2r_at:,} reports\n")
+
+    def transport(i: int, fmt: str) -> Callable[[dict[str, Any]], str]:
+        return lambda r: _fmt(r["transport"][i], fmt) if "transport" in r else "-"
+
+    print(
+        _table(
+            rows,
+            [
+                ("graph", get("graph", "{}")),
+                ("HTTP p50 ms", transport(0, "{:.1f}")),
+                ("test client p50 ms", transport(1, "{:.1f}")),
+                ("paired median, test client - HTTP, ms", transport(2, "{:+.1f}")),
+                ("pairs", transport(3, "{}")),
+            ],
         )
     )
     print("\n### Hotspot explanations computed ahead (after each full refresh)\n")
