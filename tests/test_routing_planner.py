@@ -380,6 +380,9 @@ def test_sweep_end_levels_run_beside_the_recommended_route(
 ) -> None:
     import threading
 
+    state = RoutingState(
+        GRID, state.risk, high_risk_per_km=4.0, engine=state.engine, search_ahead=True
+    )
     o, d = _corner_snaps(GRID)
     levels = state.cost_model.levels
     threads: dict[float, str] = {}
@@ -422,6 +425,48 @@ def test_sweep_end_levels_run_beside_the_recommended_route(
     got = plan_routes(state, GRID, adhoc, o, d, risk_aversion=0.5, pareto=True)
     assert not [k for k in state.engine.keys if isinstance(k, tuple)]
     assert got.routes[0].cost == pytest.approx(_reference_cost(GRID, adhoc, 0.5, o, d), abs=0.01)
+
+
+def test_sweep_stays_on_the_request_thread_where_queries_are_quick(
+    state, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    o, d = _corner_snaps(GRID)
+    inline = RoutingState(
+        GRID, state.risk, high_risk_per_km=4.0, engine=state.engine, search_ahead=False
+    )
+    ahead = RoutingState(
+        GRID, state.risk, high_risk_per_km=4.0, engine=state.engine, search_ahead=True
+    )
+    threads: dict[float, str] = {}
+    inner = planner._route_legs
+
+    def spy(st, risk_view, key, points, forbidden):  # type: ignore[no-untyped-def]
+        threads[key] = threading.current_thread().name
+        return inner(st, risk_view, key, points, forbidden)
+
+    monkeypatch.setattr(planner, "_route_legs", spy)
+    plan = plan_routes(inline, GRID, inline.risk, o, d, risk_aversion=0.5, pareto=True)
+    levels = inline.cost_model.levels
+    assert {levels[0], levels[-1], 0.5} <= set(threads)
+    assert threading.current_thread().name in set(threads.values())
+    assert not [name for name in threads.values() if name.startswith("corridors-sweep")]
+    # The same plan as with the end levels searched beside it.
+    again = plan_routes(ahead, GRID, ahead.risk, o, d, risk_aversion=0.5, pareto=True)
+    assert [r.summary.path.key for r in plan.routes] == [r.summary.path.key for r in again.routes]
+    assert plan.pareto == again.pareto
+
+
+def test_search_ahead_follows_the_measured_query_time(
+    state, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    took = state.engine.typical_query_s(0.5)
+    assert 0.0 < took < 0.1  # a 12 x 12 grid
+    monkeypatch.setattr(planner, "SEARCH_AHEAD_FROM_S", took / 100)
+    assert RoutingState(GRID, state.risk, engine=state.engine).search_ahead
+    monkeypatch.setattr(planner, "SEARCH_AHEAD_FROM_S", took * 100)
+    assert not RoutingState(GRID, state.risk, engine=state.engine).search_ahead
 
 
 class _Busy:

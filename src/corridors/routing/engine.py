@@ -744,6 +744,20 @@ class CCHEngine:
             saved = _scaled(m.weights[banned], m.scale)
             self._partial_update(m.metric, dict(zip(banned.tolist(), saved.tolist(), strict=True)))
 
+    def typical_query_s(self, key: Hashable, *, samples: int = 16, seed: int = 0) -> float:
+        """Median seconds of a :meth:`route` under metric ``key`` (path unpacked) between
+        the midpoints of ``samples`` random edges (seeded), after two unmeasured ones."""
+        if self.graph.edge_count == 0:
+            return 0.0
+        rng = np.random.default_rng(seed)
+        edges = rng.integers(0, self.graph.edge_count, size=(samples + 2, 2)).tolist()
+        took_s: list[float] = []
+        for a, b in edges:
+            t0 = time.perf_counter()
+            self.route(key, _Midpoint(a), _Midpoint(b))
+            took_s.append(time.perf_counter() - t0)
+        return float(np.median(took_s[2:]))
+
     def node_distance(self, key: Hashable, source: int, target: int) -> float | None:
         """Cost between two nodes under metric ``key`` (integer-rounded, weight units)."""
         with self._holding(key) as m:
@@ -819,6 +833,14 @@ class CCHEngine:
         raw = best[1]
         arrays = raw.without_empty()
         return EdgePath(arrays, path_cost(m.weights, arrays)), raw.edges
+
+
+@dataclass(frozen=True, slots=True)
+class _Midpoint:
+    """The middle of ``edge`` (an :class:`EdgePosition`)."""
+
+    edge: int
+    fraction: float = 0.5
 
 
 def _one_piece(edge: int, start: float, end: float) -> PathArrays:
