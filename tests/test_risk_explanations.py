@@ -134,8 +134,8 @@ def test_a_projection_starts_without_a_table(small_city: RoadGraph, engine: Risk
 
 def _lookup(table: ExplanationTable, segments: np.ndarray, top: int, usable=None) -> list:
     """The table's entries as one list per segment, None where it does not answer."""
-    found, counts, ids, shares = table.entries(segments, top, usable)
-    answers = iter(Contributors(counts, ids, shares).lists())
+    found, known = table.entries(segments, top, usable)
+    answers = iter(known.lists())
     return [next(answers) if f else None for f in found.tolist()]
 
 
@@ -157,6 +157,25 @@ def test_table_lookup() -> None:
     ]
     empty = ExplanationTable.build(3, np.zeros(0, dtype=np.int64), Explained.empty(0), ())
     assert _lookup(empty, np.array([0, 1]), 3) == [None, None]
+
+
+def test_table_ranks_its_names_by_id() -> None:
+    """Entries are grouped and ordered as integers (route hotspots): ``rank`` must order
+    the names as their ids sort, whatever order the reports were stored in."""
+    names = ("r10", "r2", "b", "a", "r1")
+    table = ExplanationTable.build(3, np.array([0]), Explained.empty(1), names)
+    assert [names[i] for i in np.argsort(table.rank)] == sorted(names)
+    _, known = table.entries(np.array([0]), 3)
+    assert known.rank is table.rank
+    assert known.names is names
+
+
+def test_contributors_of_ids_merge_a_report_named_twice() -> None:
+    known = Contributors.of_ids(np.array([2, 1]), ["b", "a", "b"], np.array([0.5, 0.2, 0.7]))
+    assert known.report.tolist() == [1, 0, 1]  # one name per report
+    assert known.ids == ["b", "a", "b"]
+    assert known.lists() == [[("b", 0.5), ("a", 0.2)], [("b", 0.7)]]
+    assert [known.names[i] for i in np.argsort(known.rank)] == ["a", "b"]
 
 
 def test_explained_runs_concatenate() -> None:

@@ -281,9 +281,14 @@ class FlatRisk(VariedRisk):
 
     def contributor_entries(self, edges: np.ndarray) -> object:
         answers = [self.contributors(int(e)) for e in edges]
+        ids = [rid for a in answers for rid, _ in a]
+        # Names against id order, as a field's are (stored order): the rank tells ties apart.
+        names = sorted(set(ids), reverse=True)
         return SimpleNamespace(
             counts=np.array([len(a) for a in answers], dtype=np.int64),
-            ids=[rid for a in answers for rid, _ in a],
+            report=np.array([names.index(rid) for rid in ids], dtype=np.int64),
+            names=names,
+            rank=np.arange(len(names), dtype=np.int32)[::-1].copy(),
             shares=np.array([v for a in answers for _, v in a], dtype=np.float64),
         )
 

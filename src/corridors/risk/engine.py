@@ -490,15 +490,15 @@ class RiskField:
         segments = self.edge_segment[edges]
         table = self._warm.table
         usable = None if self._stale is None else ~self._stale[segments]
-        ids: list[str] = []
         if table is None:
             found = np.zeros(segments.shape[0], dtype=np.bool_)
-            counts, shares = np.zeros(0, dtype=np.int64), np.zeros(0)
+            counts, ids, shares = np.zeros(0, dtype=np.int64), [], np.zeros(0)
         else:
-            found, counts, ids, shares = table.entries(segments, top, usable)
+            found, known = table.entries(segments, top, usable)
+            if found.all():
+                return known
+            counts, ids, shares = known.counts, known.ids, known.shares
         rest = np.flatnonzero(~found)
-        if rest.shape[0] == 0:
-            return Contributors(counts, ids, shares)
         answers = self._explained_on_demand(segments[rest], top)
         all_counts = np.zeros(segments.shape[0], dtype=np.int64)
         all_counts[found] = counts
@@ -513,7 +513,7 @@ class RiskField:
         merged_shares = np.concatenate(
             [shares, np.fromiter((v for answer in answers for _, v in answer), dtype=np.float64)]
         )
-        return Contributors(all_counts, [merged_ids[i] for i in order], merged_shares[order])
+        return Contributors.of_ids(all_counts, [merged_ids[i] for i in order], merged_shares[order])
 
     def _explained_on_demand(self, segments: IntArray, top: int) -> list[list[tuple[str, float]]]:
         """The top ``top`` of each of ``segments``, explained here (memoised per field)."""

@@ -73,12 +73,29 @@ class Explained:
 @dataclass(frozen=True, eq=False)
 class Contributors:
     """The reports behind a run of edges as flat arrays: ``counts[k]`` entries for the
-    k-th edge, in order, each a report id (``ids``) and its share, strongest first, ties by
-    id (:meth:`corridors.risk.engine.RiskField.contributor_entries`)."""
+    k-th edge, in order, each a report (``report``, an index into ``names``) and its share,
+    strongest first, ties by id (:meth:`corridors.risk.engine.RiskField.contributor_entries`).
+    ``rank`` orders the names by id: ``rank[i] < rank[j]`` when ``names[i] < names[j]``, so
+    entries are grouped and ordered as integers and named at the end."""
 
     counts: IntArray
-    ids: list[str]
+    report: IntArray
+    names: Sequence[str]
+    rank: Int32Array
     shares: FloatArray
+
+    @classmethod
+    def of_ids(cls, counts: IntArray, ids: Sequence[str], shares: FloatArray) -> Contributors:
+        """Entries given by their report ids."""
+        names, report = np.unique(np.array(ids, dtype=object), return_inverse=True)
+        rank = np.arange(names.shape[0], dtype=np.int32)
+        return cls(counts, report.astype(np.int64), names.tolist(), rank, shares)
+
+    @property
+    def ids(self) -> list[str]:
+        """The report id of each entry."""
+        names = self.names
+        return [names[i] for i in self.report.tolist()]
 
     def lists(self) -> list[Explanation]:
         """One list of ``(report id, share)`` per edge."""
@@ -100,12 +117,14 @@ def _split(ids: list[str], shares: FloatArray, counts: IntArray) -> list[Explana
 class ExplanationTable:
     """The top ``top`` ``(report id, share)`` of each of ``segments`` (sorted), strongest
     first, ties by id: entries ``ptr[k]:ptr[k + 1]`` belong to ``segments[k]``; an entry is
-    a report (index into ``names``) and its share."""
+    a report (index into ``names``) and its share. ``rank`` orders ``names`` by id (as in
+    :class:`Contributors`)."""
 
     top: int
     segments: Int32Array
     ptr: Int32Array
     names: tuple[str, ...]
+    rank: Int32Array
     report: Int32Array
     shares: FloatArray
 
@@ -117,11 +136,14 @@ class ExplanationTable:
         report indexes to ids."""
         ptr = np.zeros(explained.counts.shape[0] + 1, dtype=np.int64)
         np.cumsum(explained.counts, out=ptr[1:])
+        rank = np.empty(len(names), dtype=np.int32)
+        rank[sorted(range(len(names)), key=names.__getitem__)] = np.arange(len(names))
         return cls(
             top,
             np.asarray(segments, dtype=np.int32),
             ptr.astype(np.int32),
             names,
+            rank,
             explained.report.astype(np.int32),
             np.asarray(explained.shares, dtype=np.float64),
         )
@@ -129,19 +151,18 @@ class ExplanationTable:
     @property
     def nbytes(self) -> int:
         """Memory the table holds, bytes (the id strings are the field's own)."""
-        arrays = (self.segments, self.ptr, self.report, self.shares)
+        arrays = (self.segments, self.ptr, self.rank, self.report, self.shares)
         return sum(int(a.nbytes) for a in arrays) + 8 * len(self.names)
 
     def entries(
         self, segments: IntArray, top: int, usable: BoolArray | None = None
-    ) -> tuple[BoolArray, IntArray, list[str], FloatArray]:
-        """The table's answers for ``segments`` as flat arrays: which segments it answers
-        (in the table and ``usable``; none when ``top`` is more than it holds), then for
-        those, in order, how many entries each has (at most ``top``), their report ids and
-        their shares."""
+    ) -> tuple[BoolArray, Contributors]:
+        """The table's answers for ``segments``: which segments it answers (in the table
+        and ``usable``; none when ``top`` is more than it holds), then the entries of those,
+        in order (at most ``top`` each)."""
         if top > self.top:
             found = np.zeros(segments.shape[0], dtype=np.bool_)
-            return found, np.zeros(0, dtype=np.int64), [], np.zeros(0)
+            return found, self._contributors(np.zeros(0, dtype=np.int64), np.zeros(0, np.int64))
         pos = np.searchsorted(self.segments, segments)
         found = pos < self.segments.shape[0]
         found[found] = self.segments[pos[found]] == segments[found]
@@ -152,8 +173,12 @@ class ExplanationTable:
         counts = np.minimum(self.ptr[row + 1] - lo, top)
         # The entries of the found segments, in order: one gather instead of a slice each.
         index = np.repeat(lo - (np.cumsum(counts) - counts), counts) + np.arange(counts.sum())
-        names = self.names
-        return found, counts, [names[i] for i in self.report[index].tolist()], self.shares[index]
+        return found, self._contributors(counts, index)
+
+    def _contributors(self, counts: IntArray, index: IntArray) -> Contributors:
+        """Entries ``index`` of the table, ``counts[k]`` for the k-th segment."""
+        report = self.report[index].astype(np.int64)
+        return Contributors(counts, report, self.names, self.rank, self.shares[index])
 
 
 @dataclass(eq=False)

@@ -206,13 +206,20 @@ def cut_polyline(
 
 class _Entries(Protocol):
     """The reports behind a run of edges, flat: ``counts[k]`` entries for the k-th edge,
-    each a report id and its share (as ``corridors.risk.explanations.Contributors``)."""
+    each a report (an index into ``names``) and its share; ``rank`` orders the names by id
+    (as ``corridors.risk.explanations.Contributors``)."""
 
     @property
     def counts(self) -> npt.NDArray[np.int64]: ...
 
     @property
-    def ids(self) -> list[str]: ...
+    def report(self) -> npt.NDArray[np.int64]: ...
+
+    @property
+    def names(self) -> Sequence[str]: ...
+
+    @property
+    def rank(self) -> npt.NDArray[np.int32]: ...
 
     @property
     def shares(self) -> FloatArray: ...
@@ -221,7 +228,9 @@ class _Entries(Protocol):
 @dataclass(frozen=True, slots=True)
 class _ListedEntries:
     counts: npt.NDArray[np.int64]
-    ids: list[str]
+    report: npt.NDArray[np.int64]
+    names: Sequence[str]
+    rank: npt.NDArray[np.int32]
     shares: FloatArray
 
 
@@ -233,9 +242,13 @@ def _contributor_entries(risk: RiskView, edges: npt.NDArray[np.int64]) -> _Entri
         entries: _Entries = many(edges)
         return entries
     answers = [risk.contributors(int(e)) for e in edges.tolist()]
+    ids = np.array([rid for answer in answers for rid, _ in answer], dtype=object)
+    names, report = np.unique(ids, return_inverse=True)  # sorted: a name's rank is its index
     return _ListedEntries(
         np.fromiter(map(len, answers), dtype=np.int64, count=len(answers)),
-        [rid for answer in answers for rid, _ in answer],
+        report.astype(np.int64),
+        names.tolist(),
+        np.arange(names.shape[0], dtype=np.int32),
         np.fromiter((v for answer in answers for _, v in answer), dtype=np.float64),
     )
 
@@ -485,24 +498,23 @@ def _report_ids(
     high = np.flatnonzero(m.high)
     edges, at = np.unique(m.edges[high], return_inverse=True)
     entries = _contributor_entries(risk, edges)
-    if not entries.ids:
+    if entries.report.shape[0] == 0:
         return [()] * runs
     # Every (piece, entry of its edge) pair, piece by piece: its run, report and weight.
     ptr = np.concatenate([[0], np.cumsum(entries.counts)])
     counts = entries.counts[at]
     entry = np.repeat(ptr[at] - (np.cumsum(counts) - counts), counts) + np.arange(counts.sum())
-    # Report codes in id order (ties go by id), every (run, report) pair summed at once.
-    ids = sorted(set(entries.ids))
-    code_of = {rid: k for k, rid in enumerate(ids)}
-    codes = np.fromiter(map(code_of.__getitem__, entries.ids), np.int64, len(entries.ids))
-    n_codes = len(ids)
+    # Every (run, report) pair summed at once; reports named only once ordered.
+    n_names = len(entries.names)
     weight = entries.shares[entry] * np.repeat(m.length_m[high], counts)
     pair, which = np.unique(
-        np.repeat(run_of[high], counts) * n_codes + codes[entry], return_inverse=True
+        np.repeat(run_of[high], counts) * n_names + entries.report[entry], return_inverse=True
     )
     summed = np.bincount(which, weights=weight)
-    run, code = np.divmod(pair, n_codes)
-    ordered = [ids[k] for k in code[np.lexsort((code, -summed, run))].tolist()]
+    run, report = np.divmod(pair, n_names)
+    names = entries.names
+    order = np.lexsort((entries.rank[report], -summed, run))
+    ordered = [names[k] for k in report[order].tolist()]
     ends = np.cumsum(np.bincount(run, minlength=runs)).tolist()
     return [tuple(ordered[a:b]) for a, b in zip([0, *ends[:-1]], ends, strict=True)]
 
