@@ -336,3 +336,49 @@ def test_swap_exchanges_metrics_for_later_queries() -> None:
     w[: g.edge_count // 2] *= 2
     engine.set_weights("live", w)
     assert np.array_equal(engine.weights("live"), w)
+
+
+def test_a_search_session_answers_as_single_queries_with_bans_between() -> None:
+    """One session's shared query object gives what single queries give, also when a
+    query in the middle bans edges (a partial update: with a query object alive the
+    extension would panic) and after it (the ban is reverted)."""
+    g = grid_graph(12, 12, seed=4)
+    rng = np.random.default_rng(5)
+    cch, ref = CCHEngine(g), NetworkxEngine(g)
+    w = g.edge_duration_s.copy()
+    cch.set_weights("s", w)
+    ref.set_weights("s", w)
+    pairs = [
+        (At(int(a), float(f)), At(int(b), float(h)))
+        for a, b, f, h in zip(
+            rng.integers(g.edge_count, size=12),
+            rng.integers(g.edge_count, size=12),
+            rng.uniform(size=12),
+            rng.uniform(size=12),
+            strict=True,
+        )
+    ]
+    nodes = rng.integers(g.node_count, size=(12, 2)).tolist()
+    singles = [cch.route("s", o, d) for o, d in pairs]
+    node_costs = [cch.node_distance("s", a, b) for a, b in nodes]
+    forbidden = np.zeros(g.edge_count, dtype=np.bool_)
+    banned_once = False
+    with cch.searching("s") as search:
+        for (o, d), single, (a, b), cost in zip(pairs, singles, nodes, node_costs, strict=True):
+            if not banned_once and single is not None and len(single.arrays.edges) > 2:
+                banned_once = True  # ban the middle of the route just found
+                forbidden[single.arrays.edges[len(single.arrays.edges) // 2]] = True
+                banned = search.route(o, d, forbidden=forbidden)
+                want = ref.route("s", o, d, forbidden=forbidden)
+                assert banned is not None
+                assert want is not None
+                assert banned.cost == pytest.approx(want.cost, abs=1e-6)
+                assert banned.cost >= single.cost
+                assert not forbidden[banned.arrays.edges].any()
+            got = search.route(o, d)
+            assert (got is None) == (single is None)
+            if got is not None and single is not None:
+                assert got.arrays.key == single.arrays.key
+                assert got.cost == single.cost
+            assert search.node_distance(a, b) == cost
+    assert banned_once

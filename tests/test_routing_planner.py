@@ -257,6 +257,7 @@ def test_large_graphs_get_fewer_levels() -> None:
 
 
 def test_via_sample_is_inside_the_detour_ellipse_and_misses_none_when_small() -> None:
+    from corridors.graph.node_index import NodeIndex
     from corridors.graph.synthetic import synthetic_city
     from corridors.routing import alternatives as alt
 
@@ -278,7 +279,7 @@ def test_via_sample_is_inside_the_detour_ellipse_and_misses_none_when_small() ->
                 np.hypot(x - x[s], y - y[s]) + np.hypot(x - x[t], y - y[t]) <= reach
             ).tolist()
         )
-        got = alt._via_sample(g, o, d, 1.4)
+        got = alt._via_sample(g, NodeIndex.of(g), o, d, 1.4)
         assert set(got.tolist()) <= inside
         if len(inside) <= alt.VIA_SAMPLE:
             small += 1

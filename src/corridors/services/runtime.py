@@ -14,6 +14,7 @@ from datetime import datetime
 from corridors.config import Settings
 from corridors.escort import EscortPolicy, load_policy
 from corridors.graph.model import RoadGraph
+from corridors.graph.node_index import NodeIndex
 from corridors.graph.snap import EdgeSnapper, service_area_contains
 from corridors.risk.config import load_risk_model
 from corridors.routing.engine import release_free_memory, tune_allocator
@@ -61,6 +62,7 @@ class Runtime:
         self.graph = graph
         self.clock = clock
         self.snapper = EdgeSnapper(graph)
+        NodeIndex.of(graph)  # the alternatives' via nodes: made here, not by a first request
         self.escort_policy: EscortPolicy = load_policy(settings.escort_policy_file)
         self.risk = RiskState(
             graph,
