@@ -75,28 +75,37 @@ class Alternative:
     overlap: float
 
 
+def _metres(graph: RoadGraph, path: PathArrays) -> FloatArray:
+    """Metres travelled on each piece of ``path``."""
+    return np.asarray(graph.edge_length_m[path.edges] * path.length_shares, dtype=np.float64)
+
+
 @dataclass(frozen=True, slots=True)
-class _Lengths:
-    """A path's distinct edges (sorted) and the metres travelled on each."""
+class _Reference:
+    """A route others are compared with: its distinct edges (sorted), the metres it
+    travels on each and their total."""
 
     edges: IntArray
     metres: FloatArray
+    total_m: float
 
     @classmethod
-    def of(cls, graph: RoadGraph, path: PathArrays) -> _Lengths:
+    def of(cls, graph: RoadGraph, path: PathArrays) -> _Reference:
         edges, inverse = np.unique(path.edges, return_inverse=True)
-        metres = np.bincount(inverse, weights=graph.edge_length_m[path.edges] * path.length_shares)
-        return cls(edges, np.asarray(metres, dtype=np.float64))
+        metres = np.bincount(inverse, weights=_metres(graph, path))
+        return cls(edges, np.asarray(metres, dtype=np.float64), float(metres.sum()))
 
-    def share_of(self, reference: _Lengths) -> float:
-        """Share of ``reference``'s length this path also travels (same directed edges)."""
-        _, ia, ib = np.intersect1d(
-            self.edges, reference.edges, assume_unique=True, return_indices=True
-        )
-        total = float(reference.metres.sum())
-        if total <= 0:
-            return 1.0 if ia.size else 0.0
-        return float(np.minimum(self.metres[ia], reference.metres[ib]).sum()) / total
+    def share_in(self, edges: IntArray, metres: FloatArray) -> float:
+        """Share of this route's length that a path of pieces on ``edges``, ``metres``
+        long each, also travels (same directed edges). Counted piece by piece: a path
+        travelling an edge twice (no shortest path does, nor a simple one) could count
+        it twice."""
+        at = np.minimum(np.searchsorted(self.edges, edges), self.edges.shape[0] - 1)
+        same = self.edges[at] == edges
+        if self.total_m <= 0:
+            return 1.0 if same.any() else 0.0
+        shared_m = float(np.minimum(metres[same], self.metres[at[same]]).sum())
+        return min(shared_m / self.total_m, 1.0)
 
 
 def overlap(
@@ -105,7 +114,9 @@ def overlap(
     reference: tuple[Piece, ...] | PathArrays,
 ) -> float:
     """Share of ``reference``'s length that ``route`` also travels (same directed edges)."""
-    return _Lengths.of(graph, _as_arrays(route)).share_of(_Lengths.of(graph, _as_arrays(reference)))
+    arrays = _as_arrays(route)
+    shared = _Reference.of(graph, _as_arrays(reference))
+    return shared.share_in(arrays.edges, _metres(graph, arrays))
 
 
 def _as_arrays(path: tuple[Piece, ...] | PathArrays) -> PathArrays:
@@ -163,7 +174,7 @@ def find_alternatives(
     keep = np.flatnonzero(total <= limit)
     keep = keep[np.argsort(total[keep], kind="stable")]
     # Sharing is measured against the recommended route and every admitted alternative.
-    references = [_Lengths.of(graph, best_arrays)]
+    references = [_Reference.of(graph, best_arrays)]
     admitted: list[Alternative] = []
     t_half = local_share * best.cost / 2
     tries = 0
@@ -187,8 +198,8 @@ def find_alternatives(
             if first is None:
                 continue
             used.update(graph.edge_head[first.arrays.edges].tolist())
-            first_lengths = _Lengths.of(graph, first.arrays)
-            if any(first_lengths.share_of(r) > max_overlap for r in references):
+            half_edges, half_m = first.arrays.edges, _metres(graph, first.arrays)
+            if any(r.share_in(half_edges, half_m) > max_overlap for r in references):
                 continue
             second = (
                 search.route(v, destination, forbidden=forbidden)
@@ -205,14 +216,14 @@ def find_alternatives(
             used.update(heads.tolist())
             if np.unique(heads).shape[0] != heads.shape[0]:  # not simple
                 continue
-            lengths = _Lengths.of(graph, arrays)
-            shares = [lengths.share_of(r) for r in references]
+            metres = _metres(graph, arrays)
+            shares = [r.share_in(arrays.edges, metres) for r in references]
             if max(shares) > max_overlap:
                 continue
             if not _locally_optimal(search, graph, arrays, v, t_half):
                 continue
             admitted.append(Alternative(path, shares[0]))
-            references.append(lengths)
+            references.append(_Reference.of(graph, arrays))
     admitted.sort(key=lambda a: a.path.cost)
     return admitted
 
