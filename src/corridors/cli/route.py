@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Annotated
 
 import typer
 
+from corridors.api.fast_json import dumps
 from corridors.api.route_schemas import ConvoyIn, LonLatIn, RouteRequest
 from corridors.api.routers.routes import plan_request, routes_document
 from corridors.config import Settings
@@ -51,6 +51,7 @@ def route(
     )
     runtime = Runtime.open(Settings())
     try:
-        typer.echo(json.dumps(routes_document(runtime, plan_request(runtime, body)), indent=2))
+        document = routes_document(runtime, plan_request(runtime, body))
+        typer.echo(dumps(document, indent=True).decode())
     finally:
         runtime.close()

@@ -10,11 +10,11 @@ from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from corridors.api.auth import AnalystWriteDep, ViewerDep, error_responses
 from corridors.api.deps import RuntimeDep
+from corridors.api.fast_json import FastJSONResponse
 from corridors.api.route_schemas import ConvoyIn, EscortOut, LonLatIn, RiskOut, RouteOut
 from corridors.api.routers.routes import routes_document
 from corridors.domain import Role
@@ -82,7 +82,8 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def corridor_document(runtime: Any, view: svc.CorridorView, role: Role) -> dict[str, Any]:
-    """The JSON document of a corridor (``created_by`` for analysts and above only)."""
+    """The JSON document of a corridor (``created_by`` for analysts and above only; its
+    route's coordinates a numpy array, as in the routes document)."""
     row, evaluation = view.row, view.evaluation
     route: dict[str, Any] | None = None
     if evaluation.result is not None:
@@ -127,7 +128,7 @@ def corridor_document(runtime: Any, view: svc.CorridorView, role: Role) -> dict[
 )
 def create_corridor(
     body: CorridorIn, runtime: RuntimeDep, principal: AnalystWriteDep
-) -> JSONResponse:
+) -> FastJSONResponse:
     """Create a corridor, evaluated at once. A point farther than `CORRIDORS_MAX_SNAP_M`
     from a road is a 422; a trip with no route at all is created `closed`."""
     view = svc.create_corridor(
@@ -140,7 +141,7 @@ def create_corridor(
         risk_aversion=body.risk_aversion,
         actor=principal,
     )
-    return JSONResponse(
+    return FastJSONResponse(
         corridor_document(runtime, view, principal.role),
         status_code=201,
         headers={"Location": f"/v1/corridors/{view.row.id}"},
@@ -153,10 +154,12 @@ def create_corridor(
     summary="List corridors (viewer)",
     responses=error_responses(401, 403),
 )
-def list_corridors(runtime: RuntimeDep, principal: ViewerDep) -> JSONResponse:
+def list_corridors(runtime: RuntimeDep, principal: ViewerDep) -> FastJSONResponse:
     """Every corridor not archived, with its status, route, risk and escort."""
     views = svc.list_corridors(runtime)
-    return JSONResponse({"items": [corridor_document(runtime, v, principal.role) for v in views]})
+    return FastJSONResponse(
+        {"items": [corridor_document(runtime, v, principal.role) for v in views]}
+    )
 
 
 @router.get(
@@ -165,9 +168,9 @@ def list_corridors(runtime: RuntimeDep, principal: ViewerDep) -> JSONResponse:
     summary="Read a corridor (viewer)",
     responses=error_responses(401, 403, 404),
 )
-def get_corridor(corridor_id: str, runtime: RuntimeDep, principal: ViewerDep) -> JSONResponse:
+def get_corridor(corridor_id: str, runtime: RuntimeDep, principal: ViewerDep) -> FastJSONResponse:
     """A corridor with its status history, newest first."""
-    return JSONResponse(
+    return FastJSONResponse(
         corridor_document(runtime, svc.get_corridor(runtime, corridor_id), principal.role)
     )
 

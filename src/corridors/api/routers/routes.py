@@ -119,7 +119,10 @@ def escort_document(assessment: EscortAssessment) -> dict[str, Any]:
 
 
 def _line(summary: RouteSummary) -> dict[str, Any]:
-    return {"type": "LineString", "coordinates": np.round(summary.lonlat_deg, 7).tolist()}
+    """The route's GeoJSON LineString, its coordinates a ``(n, 2)`` array rounded to 1e-7
+    degrees (~1 cm): :func:`corridors.api.fast_json.dumps` writes it (a long answer has
+    thousands of points, and a Python float each cost more than writing them)."""
+    return {"type": "LineString", "coordinates": np.round(summary.lonlat_deg, 7)}
 
 
 def _steps(steps: RouteSteps) -> list[dict[str, Any]]:
@@ -141,7 +144,8 @@ def routes_document(runtime: Any, result: svc.RoutesResult) -> dict[str, Any]:
 
     Built JSON-ready, field by field as :class:`RoutesResponse` declares them (a test
     checks it against the schema): validating a document of thousands of coordinates
-    with pydantic cost more than planning the routes.
+    with pydantic cost more than planning the routes. Each geometry's coordinates are a
+    numpy array: render the document with :func:`corridors.api.fast_json.dumps`.
     """
     routes = []
     for assessed in result.routes:
@@ -272,5 +276,5 @@ def post_escort_assessment(
         escort=EscortOut.model_validate(escort_document(assessment)),
         distance_m=_r(summary.distance_m),
         duration_s=_r(summary.duration_s),
-        geometry=_line(summary),
+        geometry={"type": "LineString", "coordinates": _line(summary)["coordinates"].tolist()},
     )
