@@ -363,7 +363,7 @@ def test_a_search_session_answers_as_single_queries_with_bans_between() -> None:
     node_costs = [cch.node_distance("s", a, b) for a, b in nodes]
     forbidden = np.zeros(g.edge_count, dtype=np.bool_)
     banned_once = False
-    with cch.searching("s") as search:
+    with cch.searching("s", exclusive=True) as search:
         for (o, d), single, (a, b), cost in zip(pairs, singles, nodes, node_costs, strict=True):
             if not banned_once and single is not None and len(single.arrays.edges) > 2:
                 banned_once = True  # ban the middle of the route just found

@@ -376,10 +376,12 @@ class _Inline:
         return future
 
 
-def test_sweep_end_levels_run_beside_the_recommended_route(
+def test_request_and_end_levels_are_searched_together_on_the_search_threads(
     state, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import threading
+
+    from corridors.routing.search_pool import SEARCH_POOL
 
     state = RoutingState(
         GRID, state.risk, high_risk_per_km=4.0, engine=state.engine, search_ahead=True
@@ -387,28 +389,56 @@ def test_sweep_end_levels_run_beside_the_recommended_route(
     o, d = _corner_snaps(GRID)
     levels = state.cost_model.levels
     threads: dict[float, str] = {}
-    both_started = threading.Barrier(3, timeout=10)  # this thread and the two end levels
+    both_started = threading.Barrier(2, timeout=10)  # the first two searches submitted
     inner = planner._route_legs
 
     def spy(st, risk_view, key, points, forbidden):  # type: ignore[no-untyped-def]
         threads[key] = threading.current_thread().name
-        if key in (levels[0], levels[-1], 0.5):
-            both_started.wait()  # the recommended search waits until both end levels run
+        if key in (0.5, levels[0]):
+            both_started.wait()  # each waits until the other one runs: side by side
         return inner(st, risk_view, key, points, forbidden)
 
     monkeypatch.setattr(planner, "_route_legs", spy)
     plan = plan_routes(state, GRID, state.risk, o, d, risk_aversion=0.5, pareto=True)
-    assert threads[levels[0]].startswith("corridors-sweep")
-    assert threads[levels[-1]].startswith("corridors-sweep")
-    assert not threads[0.5].startswith("corridors-sweep")
+    for level in (0.5, levels[0]):
+        assert threads[level].startswith("corridors-search")
+    assert threads[0.5] != threads[levels[0]]
+    # The third waits for a free search thread, or is searched here if none took it yet.
+    assert levels[-1] in threads
+    # The search threads keep their query objects: each makes at most one per level.
+    import routingkit_cch as rk
+
+    from corridors.routing import engine as engine_module
+
+    made: list[str] = []  # the search thread that made each query object
+    searched: list[str] = []  # the search thread of each search
+    real = rk.CCHQuery
+
+    def counting(metric):  # type: ignore[no-untyped-def]
+        if threading.current_thread().name.startswith("corridors-search"):
+            made.append(threading.current_thread().name)
+        return real(metric)
+
+    def on_pool(st, risk_view, key, points, forbidden):  # type: ignore[no-untyped-def]
+        if threading.current_thread().name.startswith("corridors-search"):
+            searched.append(threading.current_thread().name)
+        return inner(st, risk_view, key, points, forbidden)
+
+    monkeypatch.setattr(planner, "_route_legs", on_pool)
+    monkeypatch.setattr(engine_module.rk, "CCHQuery", counting)
+    for _ in range(6):
+        plan_routes(state, GRID, state.risk, o, d, risk_aversion=0.5, pareto=True)
+    assert len(searched) >= 6
+    assert len(made) <= 2 * 3 < len(searched)  # two threads, three levels
+    monkeypatch.setattr(engine_module.rk, "CCHQuery", real)
     monkeypatch.setattr(planner, "_route_legs", inner)
     # The same plan as searching every level in turn, in this thread ...
-    monkeypatch.setattr(planner, "_SWEEP_POOL", _Inline())
+    monkeypatch.setattr(planner, "SEARCH_POOL", _Inline())
     again = plan_routes(state, GRID, state.risk, o, d, risk_aversion=0.5, pareto=True)
     assert [r.summary.path.key for r in plan.routes] == [r.summary.path.key for r in again.routes]
     assert plan.pareto == again.pareto
     # ... and as when the pool is too busy to start them: they are searched here instead.
-    monkeypatch.setattr(planner, "_SWEEP_POOL", _Busy())
+    monkeypatch.setattr(planner, "SEARCH_POOL", _Busy())
     busy: list[planner.RoutePlan] = []
     worker = threading.Thread(
         target=lambda: busy.append(
@@ -420,11 +450,14 @@ def test_sweep_end_levels_run_beside_the_recommended_route(
     worker.join(timeout=10)
     assert busy, "the plan waited for searches that never start"
     assert [r.summary.path.key for r in busy[0].routes] == [r.summary.path.key for r in plan.routes]
-    # An ad-hoc view: its metrics are dropped only once the sweep's searches are done.
+    # An ad-hoc view: its metrics are dropped only once the sweep's searches are done, and
+    # the search threads let go of their query objects for them.
     adhoc = _risk(GRID, 7)
-    monkeypatch.setattr(planner, "_SWEEP_POOL", planner.ThreadPoolExecutor(2, "corridors-sweep"))
+    monkeypatch.setattr(planner, "SEARCH_POOL", SEARCH_POOL)
+    kept_before = SEARCH_POOL.kept_count()
     got = plan_routes(state, GRID, adhoc, o, d, risk_aversion=0.5, pareto=True)
     assert not [k for k in state.engine.keys if isinstance(k, tuple)]
+    assert SEARCH_POOL.kept_count() == kept_before
     assert got.routes[0].cost == pytest.approx(_reference_cost(GRID, adhoc, 0.5, o, d), abs=0.01)
 
 
@@ -452,7 +485,7 @@ def test_sweep_stays_on_the_request_thread_where_queries_are_quick(
     levels = inline.cost_model.levels
     assert {levels[0], levels[-1], 0.5} <= set(threads)
     assert threading.current_thread().name in set(threads.values())
-    assert not [name for name in threads.values() if name.startswith("corridors-sweep")]
+    assert not [name for name in threads.values() if name.startswith("corridors-search")]
     # The same plan as with the end levels searched beside it.
     again = plan_routes(ahead, GRID, ahead.risk, o, d, risk_aversion=0.5, pareto=True)
     assert [r.summary.path.key for r in plan.routes] == [r.summary.path.key for r in again.routes]
@@ -471,9 +504,14 @@ def test_search_ahead_follows_the_measured_query_time(
 
 
 class _Busy:
-    """An executor whose tasks never start (every worker busy elsewhere)."""
+    """An executor that runs the first task at once (the request's own level, waited for)
+    and never starts the others (every worker busy elsewhere)."""
+
+    def __init__(self) -> None:
+        self.submitted = 0
 
     def submit(self, fn, *args):  # type: ignore[no-untyped-def]
         from concurrent.futures import Future
 
-        return Future()
+        self.submitted += 1
+        return _Inline().submit(fn, *args) if self.submitted == 1 else Future()

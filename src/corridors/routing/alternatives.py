@@ -178,7 +178,7 @@ def find_alternatives(
     admitted: list[Alternative] = []
     t_half = local_share * best.cost / 2
     tries = 0
-    with engine.searching(key) as search:
+    with engine.searching(key, exclusive=forbidden is not None) as search:
         for v, to_v, from_v in zip(
             via[keep].tolist(), to_via[keep].tolist(), from_via[keep].tolist(), strict=True
         ):

@@ -19,7 +19,9 @@ that infinity. The extension panics when a metric is re-customised while a query
 using it is alive, or when a query result outlives the next query, so every call holds the
 lock of the metric it uses and copies results into Python lists before it returns. Metrics
 have a lock each: re-customising one (``reset`` releases the GIL) does not hold up queries
-on the others.
+on the others. The threads of :data:`corridors.routing.search_pool.SEARCH_POOL` keep their
+query objects from one search to the next (making one costs more than a query at 1M
+nodes); every change of a metric first has them drop theirs.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ import routingkit_cch as rk
 
 from corridors.graph.model import RoadGraph
 from corridors.graph.order import contraction_order
+from corridors.routing.search_pool import SEARCH_POOL, kept, on_search_thread
 
 __all__ = [
     "INF_WEIGHT",
@@ -280,6 +283,8 @@ class _Metric:
     every weight. The integer weights are not kept: RoutingKit holds them, and the few a
     query needs are recomputed from ``weights`` (:func:`_int_weight`). ``version`` counts
     the changes of ``weights``. ``lock`` is held by every query on and change of it.
+    ``evicting`` counts the changes under way: while it is non-zero, search threads make
+    no query object to keep for it (:meth:`CCHEngine._changing`).
     """
 
     weights: FloatArray
@@ -287,6 +292,7 @@ class _Metric:
     bound: float
     metric: rk.CCHMetric
     version: int = 0
+    evicting: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
@@ -476,6 +482,33 @@ class CCHEngine:
                     yield m
                     return
 
+    @contextmanager
+    def _changing(self, key: Hashable) -> Iterator[_Metric]:
+        """Metric ``key`` with its lock held and no query object alive for it on a search
+        thread, so that it may change (``KeyError`` when there is none).
+
+        The search threads drop theirs first (:meth:`SearchPool.evict`), before the lock
+        is taken: a search waiting for it may be queued ahead of the drop.
+        """
+        if on_search_thread():
+            raise RuntimeError("a metric cannot be changed from a search thread")
+        while True:
+            with self._lock:
+                m = self._metrics[key]
+            with m.lock:
+                m.evicting += 1
+            try:
+                SEARCH_POOL.evict(m)
+                with m.lock:
+                    with self._lock:
+                        current = self._metrics.get(key) is m
+                    if current:
+                        yield m
+                        return
+            finally:
+                with m.lock:
+                    m.evicting -= 1
+
     @property
     def keys(self) -> list[Hashable]:
         """Keys of the customised metrics."""
@@ -538,7 +571,7 @@ class CCHEngine:
                 self._metrics[key] = _Metric(w, scale, bound, metric, _next_version())
             release_free_memory()
             return UpdateStats("new", int(w.shape[0]), time.perf_counter() - t0)
-        with self._holding(key) as old:
+        with self._changing(key) as old:
             differs = old.weights != w  # inf == inf
             n_changed = int(np.count_nonzero(differs))
             if n_changed == 0:
@@ -579,7 +612,7 @@ class CCHEngine:
             raise ValueError("edges and values differ in length")
         if val.size and np.nanmin(val) < 0:
             raise ValueError("edge weights must be >= 0")
-        with self._holding(key) as m:
+        with self._changing(key) as m:
             cur = m.weights[idx]
             diff = ~((cur == val) | (np.isinf(cur) & np.isinf(val)))
             idx, val = idx[diff], val[diff]
@@ -635,23 +668,29 @@ class CCHEngine:
             self._metrics[a], self._metrics[b] = self._metrics[b], self._metrics[a]
 
     def drop(self, key: Hashable) -> None:
-        """Forget metric ``key`` (frees its memory)."""
-        with self._lock:
-            dropped = self._metrics.pop(key, None)
-        if dropped is not None:
-            del dropped
-            release_free_memory()
+        """Forget metric ``key`` (frees its memory, once the search threads dropped their
+        query objects for it)."""
+        try:
+            with self._changing(key), self._lock:
+                dropped = self._metrics.pop(key)
+        except KeyError:
+            return
+        del dropped
+        release_free_memory()
 
     @contextmanager
-    def searching(self, key: Hashable) -> Iterator[MetricSearch]:
+    def searching(self, key: Hashable, *, exclusive: bool = False) -> Iterator[MetricSearch]:
         """Metric ``key`` held (its lock) for a run of queries sharing one query object.
 
         A RoutingKit query object allocates its per-node labels when made (14 us at 100k
-        nodes, 150 us at 1M): a caller asking many queries in a row (the alternatives'
-        via paths) makes it once. Other queries and changes of this metric wait meanwhile.
+        nodes, 0.85-1.7 ms at 1M): a caller asking many queries in a row (the alternatives'
+        via paths) makes it once, and a search thread keeps its own. Other queries and
+        changes of this metric wait meanwhile. ``exclusive`` (needed by queries with
+        ``forbidden`` edges, which change the metric for their time) first has the search
+        threads drop their query objects for it; not from a search thread.
         """
-        with self._holding(key) as m:
-            search = MetricSearch(self, m)
+        with self._changing(key) if exclusive else self._holding(key) as m:
+            search = MetricSearch(self, m, exclusive=exclusive)
             try:
                 yield search
             finally:
@@ -685,7 +724,7 @@ class CCHEngine:
         EdgePath or None
             ``None`` when no path exists.
         """
-        with self.searching(key) as search:
+        with self.searching(key, exclusive=forbidden is not None) as search:
             return search.route(origin, destination, forbidden=forbidden)
 
     def route_via(
@@ -702,7 +741,7 @@ class CCHEngine:
         The two halves are cheapest paths (as :meth:`route`); the whole may repeat nodes
         (callers wanting a simple path check it). ``None`` when either half is missing.
         """
-        with self.searching(key) as search:
+        with self.searching(key, exclusive=forbidden is not None) as search:
             head = search.route(origin, via, forbidden=forbidden)
             tail = None if head is None else search.route(via, destination, forbidden=forbidden)
         return None if head is None or tail is None else joined(head, tail)
@@ -777,12 +816,15 @@ class CCHEngine:
 
 class MetricSearch:
     """Queries on one metric, its lock held, sharing one RoutingKit query object (made when
-    first needed); from :meth:`CCHEngine.searching`, on the thread that made it (the
-    extension's objects are thread-bound)."""
+    first needed, or the one a search thread keeps); from :meth:`CCHEngine.searching`, on
+    the thread that made it (the extension's objects are thread-bound). ``exclusive``: no
+    search thread keeps a query object for the metric, so that ``forbidden`` edges may be
+    set on it for a query."""
 
-    def __init__(self, engine: CCHEngine, metric: _Metric) -> None:
+    def __init__(self, engine: CCHEngine, metric: _Metric, *, exclusive: bool = False) -> None:
         self._engine = engine
         self._m = metric
+        self._exclusive = exclusive
         self._query: rk.CCHQuery | None = None
 
     @property
@@ -796,12 +838,15 @@ class MetricSearch:
         return self._m.scale
 
     def close(self) -> None:
-        """Drop the query object (before the metric may change)."""
+        """Drop the query object (before the metric may change; a search thread's own
+        stays with the thread)."""
         self._query = None
 
     def _run(self) -> rk.CCHQuery:
         if self._query is None:
-            self._query = rk.CCHQuery(self._m.metric)
+            m = self._m
+            query = None if m.evicting else kept(m, lambda: rk.CCHQuery(m.metric))
+            self._query = rk.CCHQuery(m.metric) if query is None else query
         return self._query
 
     def node_distance(self, source: int, target: int) -> float | None:
@@ -826,6 +871,8 @@ class MetricSearch:
         # edge still counts as using it (as in the reference engine).
         if not forbidden[raw_edges].any():
             return path
+        if not self._exclusive:
+            raise RuntimeError("forbidden edges need searching(key, exclusive=True)")
         m = self._m
         banned = np.flatnonzero(forbidden & np.isfinite(m.weights))
         self.close()  # a partial update with a query object alive panics

@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Hashable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,6 +40,7 @@ from corridors.routing.engine import (
     UpdateStats,
 )
 from corridors.routing.pareto import pareto_front
+from corridors.routing.search_pool import SEARCH_POOL
 from corridors.routing.sssp import reachable_nodes
 from corridors.routing.summary import (
     RiskView,
@@ -147,13 +148,16 @@ class RoutePlan:
 #: at 100k), ~360 MB per level at 1M; beyond, the memory budget wins and a full refresh
 #: re-customises in place.
 STAGED_REFRESH_MAX_NODES = 200_000
-#: A request searches its Pareto sweep's end levels in :data:`_SWEEP_POOL`, beside its own
-#: search, when a query on the graph typically takes at least this long, s
-#: (:meth:`CCHEngine.typical_query_s`, measured when the state is made). Below it the
-#: hand-over costs more than the overlap saves. On a 2-core AMD EPYC, the same requests
-#: with and without the pool, interleaved in one process (10k reports), took 0.55 ms more
-#: with it on a 100k-node district city (0.3 ms a query, measured so), 0.15 ms less on a
-#: 100k-node grid (0.8 ms) and 0.46 ms less on a 1M-node district city (1.6-2.0 ms).
+#: A request searches its own level and its Pareto sweep's end levels together on the
+#: search threads (:data:`corridors.routing.search_pool.SEARCH_POOL`, which keep their
+#: query objects) when a query on the graph typically takes at least this long, s
+#: (:meth:`CCHEngine.typical_query_s`, a fresh query object each, measured when the
+#: state is made). Below it the hand-over costs more than the overlap saves. On a 2-core
+#: AMD EPYC, the same requests with and without the pool (then searching only the end
+#: levels there, without kept query objects), interleaved in one process (10k reports),
+#: took 0.55 ms more with it on a 100k-node district city (0.3 ms a query, measured so),
+#: 0.15 ms less on a 100k-node grid (0.8 ms) and 0.46 ms less on a 1M-node district city
+#: (1.6-2.0 ms).
 SEARCH_AHEAD_FROM_S = 0.6e-3
 
 
@@ -210,9 +214,9 @@ class RoutingState:
         live metrics (:meth:`stage`, :meth:`commit`) instead of in place; default: on
         graphs of at most :data:`STAGED_REFRESH_MAX_NODES` nodes.
     search_ahead
-        Search a request's Pareto end levels in a thread pool beside its own search;
-        default: when a query typically takes at least :data:`SEARCH_AHEAD_FROM_S`
-        (measured here, once the metrics are customised).
+        Search a request's own level and Pareto end levels together on the search
+        threads; default: when a query typically takes at least
+        :data:`SEARCH_AHEAD_FROM_S` (measured here, once the metrics are customised).
     """
 
     def __init__(
@@ -520,13 +524,19 @@ def _plan(
 ) -> RoutePlan:
     graph = state.graph
     levels = state.cost_model.levels
-    # The Pareto sweep's end levels are always searched: on graphs where a query is slow,
-    # beside the recommended route (RoutingKit queries release the GIL).
-    search_ahead = pareto and state.search_ahead
-    ends = [lv for lv in dict.fromkeys((levels[0], levels[-1])) if search_ahead and lv != level]
-    with _searched_ahead(state, risk_view, points, key_for, ends, forbidden) as ahead:
+    # On graphs where a query is slow, the request's level and the Pareto sweep's end
+    # levels (always searched) are searched together on the search threads, which keep
+    # their query objects (RoutingKit queries release the GIL). Not with forbidden edges:
+    # those change the metric for the query's time.
+    pooled = state.search_ahead and forbidden is None
+    ahead_levels = [level, levels[0], levels[-1]] if pareto else [level]
+    with _searched_ahead(
+        state, risk_view, points, key_for, list(dict.fromkeys(ahead_levels)) if pooled else []
+    ) as ahead:
         key = key_for(level)
-        best = _route_legs(state, risk_view, key, points, forbidden)
+        # Submitted first, the request's own level is waited for: a search thread keeps
+        # the query objects that would be made here.
+        best = _searched(state, risk_view, points, key_for, level, forbidden, ahead, wait=True)
         # The routes found, summarised together at the end (one pass for all of them).
         found = [_Found("recommended", best, 1.0, level)]
         if alternatives > 0 and len(points) == 2:
@@ -557,10 +567,7 @@ def _plan(
                 if below and above and path_at[max(below)] == path_at[min(above)]:
                     path_at[lv] = path_at[max(below)]
                     continue
-                if lv in ahead and not ahead[lv].cancel():  # started (else: queued, busy pool)
-                    path = ahead[lv].result()
-                else:
-                    path = _route_legs(state, risk_view, key_for(lv), points, forbidden)
+                path = _searched(state, risk_view, points, key_for, lv, forbidden, ahead)
                 arrays = path.arrays
                 path_at[lv] = arrays.key
                 if arrays.key in seen:
@@ -603,8 +610,23 @@ class _Found:
     risk_aversion: float
 
 
-#: Searches of a request's Pareto sweep run here beside the request's own thread.
-_SWEEP_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="corridors-sweep")
+def _searched(
+    state: RoutingState,
+    risk_view: RiskView,
+    points: Sequence[SnapLike],
+    key_for: _KeyFor,
+    level: float,
+    forbidden: BoolArray | None,
+    ahead: dict[float, Future[EdgePath]],
+    *,
+    wait: bool = False,
+) -> EdgePath:
+    """The path at ``level``: searched ahead when it was and has started (or, with
+    ``wait``, once it has), else here (a search the busy pool has not started is
+    cancelled)."""
+    if level in ahead and (wait or not ahead[level].cancel()):
+        return ahead[level].result()
+    return _route_legs(state, risk_view, key_for(level), points, forbidden)
 
 
 @contextmanager
@@ -614,12 +636,11 @@ def _searched_ahead(
     points: Sequence[SnapLike],
     key_for: _KeyFor,
     levels: Sequence[float],
-    forbidden: BoolArray | None,
 ) -> Iterator[dict[float, Future[EdgePath]]]:
-    """The paths at ``levels``, searched in :data:`_SWEEP_POOL` meanwhile; waited for on
-    leaving (the caller may drop the metrics after)."""
+    """The paths at ``levels`` (no forbidden edges), searched on the search threads
+    meanwhile; waited for on leaving (the caller may drop the metrics after)."""
     ahead = {
-        lv: _SWEEP_POOL.submit(_route_legs, state, risk_view, key_for(lv), points, forbidden)
+        lv: SEARCH_POOL.submit(_route_legs, state, risk_view, key_for(lv), points, None)
         for lv in levels
     }
     try:

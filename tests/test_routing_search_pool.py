@@ -1,0 +1,173 @@
+"""Search threads keep their RoutingKit query objects; metric changes still go through."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from corridors.routing._toygraph import grid_graph
+from corridors.routing.engine import CCHEngine, NetworkxEngine
+from corridors.routing.search_pool import SEARCH_POOL, SearchPool, kept, on_search_thread
+
+
+@dataclass(frozen=True)
+class At:
+    edge: int
+    fraction: float
+
+
+G = grid_graph(9, 9, seed=3)
+
+
+def _engines(seed: int) -> tuple[CCHEngine, NetworkxEngine, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    weights = G.edge_duration_s * rng.uniform(1.0, 3.0, G.edge_count)
+    cch, ref = CCHEngine(G), NetworkxEngine(G)
+    cch.set_weights("w", weights)
+    ref.set_weights("w", weights)
+    return cch, ref, weights
+
+
+def _pairs(seed: int, n: int) -> list[tuple[At, At]]:
+    rng = np.random.default_rng(seed)
+    return [
+        (At(int(a), float(f)), At(int(b), float(g)))
+        for a, b, f, g in zip(
+            rng.integers(0, G.edge_count, n),
+            rng.integers(0, G.edge_count, n),
+            rng.uniform(0, 1, n),
+            rng.uniform(0, 1, n),
+            strict=True,
+        )
+    ]
+
+
+def _on_every_thread(pool: SearchPool, fn) -> list[object]:  # type: ignore[no-untyped-def]
+    """``fn()`` on each of the pool's threads at once (each waits for the others)."""
+    together = threading.Barrier(2, timeout=10)
+
+    def task():  # type: ignore[no-untyped-def]
+        together.wait()
+        return fn()
+
+    futures = [pool.submit(task) for _ in range(2)]
+    return [f.result(timeout=20) for f in futures]
+
+
+def _cost(path) -> float | None:  # type: ignore[no-untyped-def]
+    return None if path is None else path.cost
+
+
+def test_kept_objects_live_on_search_threads_only() -> None:
+    pool = SearchPool(2, "test-keep")
+    owner = object()
+    assert kept(owner, object) is None  # not a search thread: the caller makes its own
+    assert not on_search_thread()
+    first = _on_every_thread(pool, lambda: kept(owner, object))
+    again = _on_every_thread(pool, lambda: kept(owner, object))
+    assert first[0] is not first[1]  # one per thread
+    assert set(map(id, first)) == set(map(id, again))  # and kept from one task to the next
+    assert pool.kept_count() == 2
+    pool.evict(owner)
+    assert pool.kept_count() == 0
+    assert _on_every_thread(pool, on_search_thread) == [True, True]
+    with pytest.raises(RuntimeError, match="cannot wait"):
+        pool.submit(pool.evict, owner).result(timeout=10)
+
+
+def test_metric_changes_go_through_while_search_threads_keep_query_objects() -> None:
+    cch, ref, weights = _engines(1)
+    pairs = _pairs(2, 20)
+    before = SEARCH_POOL.kept_count()
+
+    def check(w: np.ndarray) -> None:
+        ref.set_weights("w", w)
+        for o, d in pairs:
+            on_pool = SEARCH_POOL.submit(cch.route, "w", o, d).result(timeout=20)
+            assert _cost(on_pool) == pytest.approx(_cost(ref.route("w", o, d)), abs=0.05)
+
+    check(weights)
+    _on_every_thread(SEARCH_POOL, lambda: cch.route("w", *pairs[0]))
+    assert SEARCH_POOL.kept_count() == before + 2  # both threads keep one for "w"
+    # A partial update, a full one, per-edge updates and a query with forbidden edges,
+    # each with query objects kept on both threads (the extension would panic).
+    w = weights.copy()
+    w[:2] *= 3.0  # under 1 % of the edges
+    assert cch.set_weights("w", w).mode == "partial"
+    check(w)
+    w = weights * 2.0
+    assert cch.set_weights("w", w).mode == "full"
+    check(w)
+    edges = np.arange(10, 20)
+    w[edges] = np.inf
+    cch.update_edges("w", edges, w[edges])
+    check(w)
+    _on_every_thread(SEARCH_POOL, lambda: cch.route("w", *pairs[0]))
+    forbidden = np.zeros(G.edge_count, dtype=np.bool_)
+    forbidden[cch.route("w", *pairs[1]).arrays.edges[1:-1]] = True  # type: ignore[union-attr]
+    banned = w.copy()
+    banned[forbidden] = np.inf
+    ref.set_weights("banned", banned)
+    got = cch.route("w", *pairs[1], forbidden=forbidden)
+    assert _cost(got) == pytest.approx(_cost(ref.route("banned", *pairs[1])), abs=0.05)
+    check(w)  # the metric is as it was
+    # Dropping the metric lets the search threads' query objects go too.
+    cch.drop("w")
+    assert SEARCH_POOL.kept_count() == before
+    assert "w" not in cch.keys
+
+
+def test_no_metric_change_from_a_search_thread() -> None:
+    cch, _, weights = _engines(3)
+    with pytest.raises(RuntimeError, match="search thread"):
+        SEARCH_POOL.submit(cch.set_weights, "w", weights * 2).result(timeout=20)
+    forbidden = np.zeros(G.edge_count, dtype=np.bool_)
+    o, d = _pairs(4, 1)[0]
+    with pytest.raises(RuntimeError, match="search thread"):
+        SEARCH_POOL.submit(lambda: cch.route("w", o, d, forbidden=forbidden)).result(timeout=20)
+    cch.drop("w")
+
+
+def test_searches_and_updates_at_once_neither_panic_nor_stall() -> None:
+    cch, ref, weights = _engines(5)
+    pairs = _pairs(6, 12)
+    rng = np.random.default_rng(7)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    answered = [0]
+
+    def ask() -> None:
+        while not stop.is_set():
+            futures = [SEARCH_POOL.submit(cch.route, "w", o, d) for o, d in pairs]
+            try:
+                for future in futures:
+                    future.result(timeout=20)
+                    answered[0] += 1
+            except BaseException as exc:
+                errors.append(exc)
+                return
+
+    asker = threading.Thread(target=ask, daemon=True)
+    asker.start()
+    w = weights.copy()
+    for i in range(40):
+        edges = rng.choice(G.edge_count, 8, replace=False)
+        w[edges] = G.edge_duration_s[edges] * rng.uniform(1.0, 3.0, 8)
+        if i % 10 == 9:
+            cch.set_weights("w", w * 1.5)  # a full re-customisation now and then
+            cch.set_weights("w", w)
+        else:
+            cch.update_edges("w", edges, w[edges])
+    stop.set()
+    asker.join(timeout=30)
+    assert not asker.is_alive()
+    assert not errors
+    assert answered[0] > 0
+    ref.set_weights("w", w)
+    for o, d in pairs:
+        got = SEARCH_POOL.submit(cch.route, "w", o, d).result(timeout=20)
+        assert _cost(got) == pytest.approx(_cost(ref.route("w", o, d)), abs=0.05)
+    cch.drop("w")
