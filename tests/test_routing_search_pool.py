@@ -171,3 +171,21 @@ def test_searches_and_updates_at_once_neither_panic_nor_stall() -> None:
         got = SEARCH_POOL.submit(cch.route, "w", o, d).result(timeout=20)
         assert _cost(got) == pytest.approx(_cost(ref.route("w", o, d)), abs=0.05)
     cch.drop("w")
+
+
+def test_forbidden_edges_need_an_exclusive_search() -> None:
+    cch, ref, weights = _engines(8)
+    o, d = _pairs(9, 1)[0]
+    path = cch.route("w", o, d)
+    assert path is not None
+    forbidden = np.zeros(G.edge_count, dtype=np.bool_)
+    forbidden[path.arrays.edges] = True  # the path found: the ban must change the metric
+    with cch.searching("w") as search, pytest.raises(RuntimeError, match="exclusive"):
+        search.route(o, d, forbidden=forbidden)
+    banned = weights.copy()
+    banned[forbidden] = np.inf
+    ref.set_weights("banned", banned)
+    with cch.searching("w", exclusive=True) as search:
+        got = search.route(o, d, forbidden=forbidden)
+    assert _cost(got) == pytest.approx(_cost(ref.route("banned", o, d)), abs=0.05)
+    cch.drop("w")
