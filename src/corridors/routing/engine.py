@@ -499,10 +499,8 @@ class CCHEngine:
                 m.evicting += 1
             try:
                 SEARCH_POOL.evict(m)
-                with m.lock:
-                    with self._lock:
-                        current = self._metrics.get(key) is m
-                    if current:
+                with self._holding(key) as held:
+                    if held is m:  # else swapped meanwhile: evict for the one there now
                         yield m
                         return
             finally:
