@@ -289,6 +289,66 @@ def test_via_sample_is_inside_the_detour_ellipse_and_misses_none_when_small() ->
     assert small >= 1
 
 
+def test_via_node_at_a_dead_end_is_turning_back_and_one_on_a_detour_is_not() -> None:
+    from corridors.routing import alternatives as alt
+    from corridors.routing.engine import CCHEngine
+
+    # 0 - 1 - 2 - 3 along a street, a dead end 1 - 4 and a detour 1 - 5 - 2; all two-way.
+    pairs = [(0, 1), (1, 2), (2, 3), (1, 4), (1, 5), (5, 2)]
+    tails = [a for a, b in pairs] + [b for a, b in pairs]
+    heads = [b for a, b in pairs] + [a for a, b in pairs]
+    lon = [-72.34, -72.339, -72.338, -72.337, -72.339, -72.3385]
+    lat = [18.54, 18.54, 18.54, 18.54, 18.541, 18.5395]
+    g = graph_from_edges(lon, lat, tails, heads, [10.0] * len(tails))
+    engine = CCHEngine(g)
+    engine.set_weights("w", g.edge_duration_s.copy())
+    edge = {
+        (int(a), int(b)): e for e, (a, b) in enumerate(zip(g.edge_tail, g.edge_head, strict=True))
+    }
+    o, d = Snap(edge[(0, 1)], 0.5), Snap(edge[(2, 3)], 0.5)
+    via = np.array([4, 5], dtype=np.int64)
+    with engine.searching("w") as search:
+        to_via, from_via, turning = alt._via_costs(search, g, via, o, d, parallel=False)
+    assert turning.tolist() == [True, False]
+    np.testing.assert_allclose(to_via, [5 + 10, 5 + 10])
+    np.testing.assert_allclose(from_via, [10 + 10 + 5, 10 + 5])
+
+
+def test_via_nodes_turning_back_make_paths_that_turn_back() -> None:
+    """Every node flagged turning back has a via path that leaves it along the edge it
+    came in by (random weights: no ties); its costs match the networkx reference."""
+    from corridors.routing import alternatives as alt
+    from corridors.routing.engine import CCHEngine
+
+    flagged = 0
+    for seed in range(20):
+        g = grid_graph(7, 7, seed=seed, missing_share=0.15)
+        rng = np.random.default_rng(seed)
+        weights = g.edge_duration_s * rng.uniform(0.5, 2.0, g.edge_count)
+        engine, ref = CCHEngine(g), NetworkxEngine(g)
+        engine.set_weights("w", weights)
+        ref.set_weights("w", weights)
+        o = Snap(int(rng.integers(g.edge_count)), 0.5)
+        d = Snap(int(rng.integers(g.edge_count)), 0.5)
+        via = np.arange(g.node_count, dtype=np.int64)
+        with engine.searching("w") as search:
+            to_via, from_via, turning = alt._via_costs(search, g, via, o, d, seed % 2 == 1)
+        for v in np.flatnonzero(turning).tolist():
+            flagged += 1
+            path = engine.route_via("w", o, v, d)
+            assert path is not None
+            assert path.cost == pytest.approx(to_via[v] + from_via[v], abs=1e-2)
+            pieces = path.pieces
+            at = [i for i, p in enumerate(pieces[:-1]) if int(g.edge_head[p.edge]) == v]
+            assert at, "the via path passes the via node"
+            into, out = pieces[at[0]].edge, pieces[at[0] + 1].edge
+            assert int(g.edge_reverse[into]) == out, f"seed {seed}, node {v}: turns back"
+            first = ref.route("w", o, Snap(out, 0.0))
+            assert first is not None
+            assert first.cost == pytest.approx(to_via[v], abs=1e-2)
+    assert flagged >= 10, "grids with missing blocks have dead ends"
+
+
 def test_staged_refresh_keeps_live_metrics_until_commit_and_takes_in_changes() -> None:
     """A full refresh customises spare metrics while reports keep reaching the live ones;
     the commit brings the spares up to date, swaps them in, and routes equal a fresh state."""

@@ -541,7 +541,14 @@ def _plan(
         found = [_Found("recommended", best, 1.0, level)]
         if alternatives > 0 and len(points) == 2:
             for alt in find_alternatives(
-                state.engine, key, best, points[0], points[1], alternatives, forbidden=forbidden
+                state.engine,
+                key,
+                best,
+                points[0],
+                points[1],
+                alternatives,
+                forbidden=forbidden,
+                parallel=state.search_ahead,
             ):
                 found.append(_Found("alternative", alt.path, alt.overlap, level))
         points_out: list[ParetoPoint] = []
