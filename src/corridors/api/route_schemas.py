@@ -88,7 +88,16 @@ class RouteRequest(_Strict):
         "(replay a past day). Default: now.",
     )
     risk_aversion: float = Field(0.5, ge=0, le=1, description="0 fastest .. 1 safest.")
-    alternatives: int = Field(0, ge=0, le=5, description="Dissimilar alternatives wanted.")
+    alternatives: int = Field(
+        0,
+        ge=0,
+        le=5,
+        description="Dissimilar alternatives wanted, at most: each costs at most 1.4 times "
+        "the recommended route, shares at most half of its length (and of every other "
+        "alternative's), is locally optimal and never visits a place twice. Fewer (or "
+        "none) come back where the roads offer no such route; each reports its `overlap`. "
+        "Only between two points (no `waypoints`).",
+    )
     avoid: AvoidIn = Field(default_factory=AvoidIn)
     convoy: ConvoyIn = Field(default_factory=ConvoyIn)
 
