@@ -998,9 +998,10 @@ def _one_to_many(
     if not sources or not nodes:
         return [None] * len(nodes)
     search = rk.CCHOneToMany(metric, nodes)
-    raw = search.distances_from_multi(sources)
-    del search
-    return raw
+    try:
+        return search.distances_from_multi(sources)
+    finally:
+        del search  # here, even on an error: alive, it would block the metric's changes
 
 
 def _many_to_one(
@@ -1010,9 +1011,10 @@ def _many_to_one(
     if not targets or not nodes:
         return [None] * len(nodes)
     search = rk.CCHManyToOne(metric, nodes)
-    raw = search.distances_to_multi(targets)
-    del search
-    return raw
+    try:
+        return search.distances_to_multi(targets)
+    finally:
+        del search
 
 
 def _distances(raw: list[int | None], scale: float) -> FloatArray:
