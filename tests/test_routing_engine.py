@@ -136,9 +136,10 @@ def test_one_to_many_distances_and_via_routes_match_reference(case) -> None:
     cch.set_weights("w", weights)
     ref.set_weights("w", weights)
     nodes = np.arange(g.node_count, dtype=np.int64)
-    from_o, to_d = cch.via_costs("w", o, nodes, d)
-    # The many-to-one on a search thread meanwhile gives the same costs.
-    pooled = cch.via_costs("w", o, nodes, d, parallel=True)
+    with cch.searching("w") as search:
+        from_o, to_d = search.via_costs(o, nodes, d)
+        # The many-to-one on a search thread meanwhile gives the same costs.
+        pooled = search.via_costs(o, nodes, d, parallel=True)
     np.testing.assert_array_equal(pooled[0], from_o)
     np.testing.assert_array_equal(pooled[1], to_d)
     # A point at an edge's end is on that edge (it may leave only along it), so the

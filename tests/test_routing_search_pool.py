@@ -173,6 +173,88 @@ def test_searches_and_updates_at_once_neither_panic_nor_stall() -> None:
     cch.drop("w")
 
 
+def test_via_costs_run_here_when_the_search_threads_are_busy() -> None:
+    """The many-to-one a search thread has not started is cancelled and run by the caller,
+    which holds the metric's lock: the answer comes without the busy threads."""
+    cch, ref, _ = _engines(8)
+    nodes = np.arange(G.node_count, dtype=np.int64)
+    o, d = _pairs(9, 1)[0]
+    release = threading.Event()
+    busy = [SEARCH_POOL.submit(release.wait, 20) for _ in range(2)]
+    try:
+        with cch.searching("w") as search:
+            to_nodes, from_nodes = search.via_costs(o, nodes, d, parallel=True)
+        assert not any(future.done() for future in busy)
+    finally:
+        release.set()
+    for future in busy:
+        future.result(timeout=20)
+    with cch.searching("w") as search:
+        want = search.via_costs(o, nodes, d)
+    np.testing.assert_array_equal(to_nodes, want[0])
+    np.testing.assert_array_equal(from_nodes, want[1])
+    checked = _check_against_reference(ref, o, to_nodes)
+    assert checked > 0
+    cch.drop("w")
+
+
+def _check_against_reference(ref: NetworkxEngine, o: At, to_nodes: np.ndarray) -> int:
+    """``to_nodes`` against the reference's cheapest arrival at each node (over its edges
+    in), away from the origin's own edge (where a point and a node differ); how many."""
+    checked = 0
+    ends = {int(G.edge_tail[o.edge]), int(G.edge_head[o.edge])}
+    for v in range(0, G.node_count, 7):
+        if v in ends:
+            continue
+        arrivals = [ref.route("w", o, At(int(e), 1.0)) for e in np.flatnonzero(G.edge_head == v)]
+        costs = [p.cost for p in arrivals if p is not None]
+        assert to_nodes[v] == pytest.approx(min(costs) if costs else np.inf, abs=0.05)
+        checked += 1
+    return checked
+
+
+def test_threaded_via_costs_and_updates_at_once_neither_panic_nor_stall() -> None:
+    cch, ref, weights = _engines(10)
+    nodes = np.arange(G.node_count, dtype=np.int64)
+    pairs = _pairs(11, 6)
+    rng = np.random.default_rng(12)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    answered = [0]
+
+    def ask() -> None:
+        while not stop.is_set():
+            try:
+                for o, d in pairs:
+                    with cch.searching("w") as search:
+                        search.via_costs(o, nodes, d, parallel=True)
+                    answered[0] += 1
+            except BaseException as exc:
+                errors.append(exc)
+                return
+
+    askers = [threading.Thread(target=ask, daemon=True) for _ in range(2)]
+    for asker in askers:
+        asker.start()
+    w = weights.copy()
+    for _ in range(30):
+        edges = rng.choice(G.edge_count, 8, replace=False)
+        w[edges] = G.edge_duration_s[edges] * rng.uniform(1.0, 3.0, 8)
+        cch.update_edges("w", edges, w[edges])
+    stop.set()
+    for asker in askers:
+        asker.join(timeout=30)
+        assert not asker.is_alive()
+    assert not errors
+    assert answered[0] > 0
+    ref.set_weights("w", w)
+    o, d = pairs[0]
+    with cch.searching("w") as search:
+        to_nodes, _ = search.via_costs(o, nodes, d, parallel=True)
+    assert _check_against_reference(ref, o, to_nodes) > 0
+    cch.drop("w")
+
+
 def test_forbidden_edges_need_an_exclusive_search() -> None:
     cch, ref, weights = _engines(8)
     o, d = _pairs(9, 1)[0]

@@ -745,19 +745,6 @@ class CCHEngine:
             tail = None if head is None else search.route(via, destination, forbidden=forbidden)
         return None if head is None or tail is None else joined(head, tail)
 
-    def via_costs(
-        self,
-        key: Hashable,
-        origin: EdgePosition,
-        nodes: IntArray,
-        destination: EdgePosition,
-        *,
-        parallel: bool = False,
-    ) -> tuple[FloatArray, FloatArray]:
-        """As :meth:`MetricSearch.via_costs`, under metric ``key``."""
-        with self.searching(key) as search:
-            return search.via_costs(origin, nodes, destination, parallel=parallel)
-
     def typical_query_s(self, key: Hashable, *, samples: int = 16, seed: int = 0) -> float:
         """Median seconds of a :meth:`route` under metric ``key`` (path unpacked) between
         the midpoints of ``samples`` random edges (seeded), after two unmeasured ones."""

@@ -9,7 +9,9 @@ a metric first has each of them drop its own (:meth:`SearchPool.evict`), on its 
 
 Rules that keep this free of deadlocks: a task on a search thread never waits for the
 pool (it only searches), and :meth:`SearchPool.evict` is never called from a search
-thread nor while holding a lock that a search waits for.
+thread nor while holding a lock that a search waits for. A caller holding a metric's lock
+waits only for a task of its own that has started and takes no lock; one not started yet
+it cancels and runs itself (:meth:`corridors.routing.engine.MetricSearch.via_costs`).
 """
 
 from __future__ import annotations
