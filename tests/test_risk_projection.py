@@ -475,3 +475,65 @@ def test_fields_derived_for_departures_are_let_go_at_the_next_refresh(
         assert state.field_at(at) is not None
     finally:
         db.dispose()
+
+
+def test_a_change_reuses_the_base_projections_until_a_full_refresh(
+    graph: RoadGraph, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A report stored after the full refresh changes the fields derived for later
+    departures without projecting the base again; they equal a full compute with it. A
+    full refresh projects its own base, and caches none while it runs."""
+    from corridors.store import ReportRepository
+
+    db = Database(f"sqlite:///{tmp_path / 'c.sqlite3'}")
+    db.migrate()
+    incidents = _random_incidents(graph, 40, 13)
+    with db.session() as s:
+        for incident in incidents:
+            ReportRepository(s).add(incident_row(incident, stored_at=AT))
+        s.commit()
+    state = RiskState(graph, db, CFG, clock=lambda: AT, refresh_interval_s=3600.0)
+    projected_calls = 0
+    real = RiskField.projected
+
+    def counting(self: RiskField, at: datetime) -> RiskField:
+        nonlocal projected_calls
+        projected_calls += 1
+        return real(self, at)
+
+    monkeypatch.setattr(RiskField, "projected", counting)
+    try:
+        at = AT + timedelta(hours=4)
+        before = state.field_at(at)
+        assert projected_calls == 1
+        added = []
+        for k in range(2):
+            new = replace(incidents[k], id=f"new-{k}", occurred_at=AT - timedelta(minutes=5))
+            added.append(new)
+            with db.session() as s:
+                ReportRepository(s).add(incident_row(new, stored_at=AT))
+                s.commit()
+            state.apply_changes()
+            field = state.field_at(at)
+            assert projected_calls == 1, "the base's projection is reused"
+            assert field is not before
+            assert f"new-{k}" in field.report_ids
+            _assert_close(field, state.engine.compute([*incidents, *added], at=at))
+        # A full refresh: the new base is projected, nothing cached while it ran.
+        real_full = state._full_picture
+        during: list[int] = []
+
+        def full_picture(now: datetime):  # type: ignore[no-untyped-def]
+            state.field_at(AT + timedelta(hours=2))
+            during.append(len(state._projected))
+            return real_full(now)
+
+        monkeypatch.setattr(state, "_full_picture", full_picture)
+        state.refresh_now()
+        assert during == [0]
+        calls = projected_calls
+        field = state.field_at(at)
+        assert projected_calls == calls + 1
+        _assert_close(field, state.engine.compute([*incidents, *added], at=at))
+    finally:
+        db.dispose()

@@ -255,6 +255,11 @@ class RiskState:
         # Later instants derived from the current picture (base projected, changes applied).
         self._derived: OrderedDict[datetime, RiskField] = OrderedDict()
         self._derived_source: _Picture | None = None
+        # The base field projected to later instants, changes not applied: kept across
+        # incremental refreshes (same base), let go when a full refresh starts.
+        self._projected: OrderedDict[datetime, RiskField] = OrderedDict()
+        self._projected_base: RiskField | None = None
+        self._full_running = False
         self._threads: list[threading.Thread] = []
         self._listeners: list[Callable[[RiskField], None]] = []
 
@@ -275,10 +280,11 @@ class RiskState:
         stands for every instant from its computation to the last read of the store. A later
         instant before any report occurs or zone starts or ends is derived from the base
         field (projected forward, exact up to float32 rounding, explanations included, with
-        the changes since applied); other instants get a field computed for them, cached so
-        a planner replaying a day pays once. ``quantum`` rounds ``at`` up to a multiple of
-        it first: for departure times tried hours ahead, where a few minutes more of decay
-        change nothing that matters.
+        the changes since applied; the projections themselves are kept until the next full
+        refresh starts, so a change only re-applies); other instants get a field computed
+        for them, cached so a planner replaying a day pays once. ``quantum`` rounds ``at``
+        up to a multiple of it first: for departure times tried hours ahead, where a few
+        minutes more of decay change nothing that matters.
         """
         picture = self._picture
         current = picture.current
@@ -329,12 +335,39 @@ class RiskState:
             if cached is not None:
                 self._derived.move_to_end(at)
                 return cached
-        field = self._apply(picture.base.projected(at), picture.changes)
+        field = self._apply(self._projection(picture.base, at), picture.changes)
         with self._adhoc_lock:
             if self._derived_source is picture:
                 self._derived[at] = field
                 while len(self._derived) > self._cache_size:
                     self._derived.popitem(last=False)
+        return field
+
+    def _projection(self, base: RiskField, at: datetime) -> RiskField:
+        """``base`` projected to ``at``, cached while ``base`` is the current base.
+
+        A report or zone changed since the base was computed installs a new picture on
+        the same base: the fields derived for it apply the changes to these projections
+        (about a millisecond for a few reports) instead of projecting again (4-12 ms each
+        at 100k nodes with 10k reports, ~100 ms at 1M with 100k; a request tries four
+        departure times). Without changes the derived field is the projection itself.
+        """
+        with self._adhoc_lock:
+            cached = self._projected.get(at) if self._projected_base is base else None
+            if cached is not None:
+                self._projected.move_to_end(at)
+                return cached
+        field = base.projected(at)
+        with self._adhoc_lock:
+            if self._full_running:
+                return field
+            if self._projected_base is not base and base is self._picture.base:
+                self._projected.clear()
+                self._projected_base = base
+            if self._projected_base is base:
+                self._projected[at] = field
+                while len(self._projected) > self._cache_size:
+                    self._projected.popitem(last=False)
         return field
 
     def _apply(self, field: RiskField, changes: _Changes) -> RiskField:
@@ -402,15 +435,25 @@ class RiskState:
         """
         with self._full_lock:
             started = time.perf_counter()
-            fresh = self._full_picture(self._now())
-            if explain:
-                self._explain_quietly(fresh.base)
-            staged = self.routing.stage(fresh.current)
-            with self._refresh_lock:
-                picture = self._advance(fresh, self._now())
-                if picture is None:  # a flood of changes meanwhile: start again, holding on
-                    picture = self._full_picture(self._now())
-                self._install(picture, "full", started, staged)
+            # The outgoing base's projections are not kept through the refresh's peak of
+            # memory, nor cached meanwhile (the fields derived from them still are).
+            with self._adhoc_lock:
+                self._projected.clear()
+                self._projected_base = None
+                self._full_running = True
+            try:
+                fresh = self._full_picture(self._now())
+                if explain:
+                    self._explain_quietly(fresh.base)
+                staged = self.routing.stage(fresh.current)
+                with self._refresh_lock:
+                    picture = self._advance(fresh, self._now())
+                    if picture is None:  # a flood of changes meanwhile: start again
+                        picture = self._full_picture(self._now())
+                    self._install(picture, "full", started, staged)
+            finally:
+                with self._adhoc_lock:
+                    self._full_running = False
         return picture.current
 
     def apply_changes(self) -> RiskField:
