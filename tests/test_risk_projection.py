@@ -373,6 +373,19 @@ def test_incrementally_updated_field_is_not_projected(graph: RoadGraph, engine: 
 # ---------------------------------------------------------------------------------------------
 
 
+def _count_projections(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the calls of :meth:`RiskField.projected` from now on (in ``[0]``)."""
+    calls = [0]
+    real = RiskField.projected
+
+    def counting(self: RiskField, at: datetime) -> RiskField:
+        calls[0] += 1
+        return real(self, at)
+
+    monkeypatch.setattr(RiskField, "projected", counting)
+    return calls
+
+
 def test_field_at_projects_a_later_departure_and_falls_back_on_a_zone_start(
     graph: RoadGraph, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -409,34 +422,26 @@ def test_field_at_projects_a_later_departure_and_falls_back_on_a_zone_start(
         )
         s.commit()
     state = RiskState(graph, db, CFG, clock=lambda: AT, refresh_interval_s=3600.0)
-    projected_calls = 0
-    real = RiskField.projected
-
-    def counting(self: RiskField, at: datetime) -> RiskField:
-        nonlocal projected_calls
-        projected_calls += 1
-        return real(self, at)
-
-    monkeypatch.setattr(RiskField, "projected", counting)
+    projections = _count_projections(monkeypatch)
     try:
         # Before the expiry: a projection, equal to a full compute, cached.
         at = AT + timedelta(hours=4)
         field = state.field_at(at)
-        assert projected_calls == 1
+        assert projections[0] == 1
         full = state.engine.compute([*incidents, expiring], at=at)
         _assert_close(field, full)
         assert state.field_at(at) is field
-        assert projected_calls == 1
+        assert projections[0] == 1
         # After the expiry: still a projection, without the expired report.
         at = AT + timedelta(hours=7)
         field = state.field_at(at)
-        assert projected_calls == 2
+        assert projections[0] == 2
         assert "x" not in field.report_ids
         _assert_close(field, state.engine.compute(incidents, at=at))
         # After the zone starts: a full compute, with the zone.
         at = AT + timedelta(hours=11)
         field = state.field_at(at)
-        assert projected_calls == 2
+        assert projections[0] == 2
         assert field.edge_blocked.any()
         later = replace(zone, valid_from=AT + timedelta(hours=10))
         np.testing.assert_allclose(
@@ -493,19 +498,11 @@ def test_a_change_reuses_the_base_projections_until_a_full_refresh(
             ReportRepository(s).add(incident_row(incident, stored_at=AT))
         s.commit()
     state = RiskState(graph, db, CFG, clock=lambda: AT, refresh_interval_s=3600.0)
-    projected_calls = 0
-    real = RiskField.projected
-
-    def counting(self: RiskField, at: datetime) -> RiskField:
-        nonlocal projected_calls
-        projected_calls += 1
-        return real(self, at)
-
-    monkeypatch.setattr(RiskField, "projected", counting)
+    projections = _count_projections(monkeypatch)
     try:
         at = AT + timedelta(hours=4)
         before = state.field_at(at)
-        assert projected_calls == 1
+        assert projections[0] == 1
         added = []
         for k in range(2):
             new = replace(incidents[k], id=f"new-{k}", occurred_at=AT - timedelta(minutes=5))
@@ -515,7 +512,7 @@ def test_a_change_reuses_the_base_projections_until_a_full_refresh(
                 s.commit()
             state.apply_changes()
             field = state.field_at(at)
-            assert projected_calls == 1, "the base's projection is reused"
+            assert projections[0] == 1, "the base's projection is reused"
             assert field is not before
             assert f"new-{k}" in field.report_ids
             _assert_close(field, state.engine.compute([*incidents, *added], at=at))
@@ -531,9 +528,9 @@ def test_a_change_reuses_the_base_projections_until_a_full_refresh(
         monkeypatch.setattr(state, "_full_picture", full_picture)
         state.refresh_now()
         assert during == [0]
-        calls = projected_calls
+        calls = projections[0]
         field = state.field_at(at)
-        assert projected_calls == calls + 1
+        assert projections[0] == calls + 1
         _assert_close(field, state.engine.compute([*incidents, *added], at=at))
     finally:
         db.dispose()
