@@ -201,6 +201,24 @@ def field_cache_size(edge_count: int) -> int:
     return max(2, min(_FIELD_CACHE_SIZE, _FIELD_CACHE_BYTES // per_field))
 
 
+def _recall(cache: OrderedDict[datetime, RiskField], at: datetime) -> RiskField | None:
+    """The field ``cache`` holds for ``at`` (marked as used last), or None."""
+    field = cache.get(at)
+    if field is not None:
+        cache.move_to_end(at)
+    return field
+
+
+def _remember(
+    cache: OrderedDict[datetime, RiskField], at: datetime, field: RiskField, size: int
+) -> None:
+    """Keep ``field`` in ``cache`` for ``at``; beyond ``size`` fields the least recently
+    used are let go."""
+    cache[at] = field
+    while len(cache) > size:
+        cache.popitem(last=False)
+
+
 class RiskState:
     """Current risk field and routing metrics, refreshed in the background.
 
@@ -259,7 +277,6 @@ class RiskState:
         # incremental refreshes (same base), let go when a full refresh starts.
         self._projected: OrderedDict[datetime, RiskField] = OrderedDict()
         self._projected_base: RiskField | None = None
-        self._full_running = False
         self._threads: list[threading.Thread] = []
         self._listeners: list[Callable[[RiskField], None]] = []
 
@@ -299,18 +316,16 @@ class RiskState:
         if at > t and picture.base.can_project(at):
             return self._derived_field(picture, at)
         with self._adhoc_lock:
-            cached = self._adhoc.get(at)
-            if cached is not None and self._adhoc_generation == self._done_generation:
-                self._adhoc.move_to_end(at)
+            current_generation = self._adhoc_generation == self._done_generation
+            cached = _recall(self._adhoc, at) if current_generation else None
+            if cached is not None:
                 return cached
         field = self._compute(at)
         with self._adhoc_lock:
             if self._adhoc_generation != self._done_generation:
                 self._adhoc.clear()
                 self._adhoc_generation = self._done_generation
-            self._adhoc[at] = field
-            while len(self._adhoc) > self._cache_size:
-                self._adhoc.popitem(last=False)
+            _remember(self._adhoc, at, field, self._cache_size)
         return field
 
     @staticmethod
@@ -331,16 +346,13 @@ class RiskState:
             if self._derived_source is not picture:
                 self._derived.clear()
                 self._derived_source = picture
-            cached = self._derived.get(at)
+            cached = _recall(self._derived, at)
             if cached is not None:
-                self._derived.move_to_end(at)
                 return cached
         field = self._apply(self._projection(picture.base, at), picture.changes)
         with self._adhoc_lock:
             if self._derived_source is picture:
-                self._derived[at] = field
-                while len(self._derived) > self._cache_size:
-                    self._derived.popitem(last=False)
+                _remember(self._derived, at, field, self._cache_size)
         return field
 
     def _projection(self, base: RiskField, at: datetime) -> RiskField:
@@ -353,21 +365,18 @@ class RiskState:
         departure times). Without changes the derived field is the projection itself.
         """
         with self._adhoc_lock:
-            cached = self._projected.get(at) if self._projected_base is base else None
+            cached = _recall(self._projected, at) if self._projected_base is base else None
             if cached is not None:
-                self._projected.move_to_end(at)
                 return cached
         field = base.projected(at)
         with self._adhoc_lock:
-            if self._full_running:
+            if self._full_lock.locked():  # a full refresh is under way: nothing is kept
                 return field
             if self._projected_base is not base and base is self._picture.base:
                 self._projected.clear()
                 self._projected_base = base
             if self._projected_base is base:
-                self._projected[at] = field
-                while len(self._projected) > self._cache_size:
-                    self._projected.popitem(last=False)
+                _remember(self._projected, at, field, self._cache_size)
         return field
 
     def _apply(self, field: RiskField, changes: _Changes) -> RiskField:
@@ -440,20 +449,15 @@ class RiskState:
             with self._adhoc_lock:
                 self._projected.clear()
                 self._projected_base = None
-                self._full_running = True
-            try:
-                fresh = self._full_picture(self._now())
-                if explain:
-                    self._explain_quietly(fresh.base)
-                staged = self.routing.stage(fresh.current)
-                with self._refresh_lock:
-                    picture = self._advance(fresh, self._now())
-                    if picture is None:  # a flood of changes meanwhile: start again
-                        picture = self._full_picture(self._now())
-                    self._install(picture, "full", started, staged)
-            finally:
-                with self._adhoc_lock:
-                    self._full_running = False
+            fresh = self._full_picture(self._now())
+            if explain:
+                self._explain_quietly(fresh.base)
+            staged = self.routing.stage(fresh.current)
+            with self._refresh_lock:
+                picture = self._advance(fresh, self._now())
+                if picture is None:  # a flood of changes meanwhile: start again, holding on
+                    picture = self._full_picture(self._now())
+                self._install(picture, "full", started, staged)
         return picture.current
 
     def apply_changes(self) -> RiskField:
